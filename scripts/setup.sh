@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Set up everything hccrisk needs on a fresh Debian 12 machine (idempotent; fast when already done):
+#   system packages (DICOM tools, R for the statistics tests, Orthanc for the PACS tests),
+#   the virtual environment .venv with torch==2.13.0 installed FIRST (the CPU wheel), then hccrisk.
+# Usage: scripts/setup.sh [--no-system]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+VENV=${HCCRISK_VENV:-.venv}
+PY=${PYTHON:-python3}
+SYSTEM_PACKAGES=(
+  dicom3tools dcmtk                      # dciodvfy; storescu/findscu as outside DICOM clients
+  orthanc orthanc-dicomweb               # the PACS the deploy and label tests talk to
+  r-base-core r-cran-proc r-cran-rms r-cran-survival r-cran-cmprsk r-cran-psych r-cran-glmnet
+)
+
+log() { printf '[setup %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
+
+install_system() {
+  local missing=()
+  for p in "${SYSTEM_PACKAGES[@]}"; do
+    [[ $p == \#* ]] && continue
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if ((${#missing[@]} == 0)); then log "system packages present"; return; fi
+  if [[ $(id -u) != 0 ]]; then
+    log "missing system packages (${missing[*]}); run as root or install them with apt-get"; exit 1
+  fi
+  log "apt-get install ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+install_venv() {
+  local stamp="$VENV/.hccrisk-installed"
+  local want; want=$(cat pyproject.toml | sha256sum | cut -c1-16)
+  if [[ -f $stamp && $(cat "$stamp") == "$want" ]]; then log "venv $VENV up to date"; return; fi
+  [[ -x $VENV/bin/python ]] || { log "creating $VENV"; "$PY" -m venv "$VENV"; }
+  "$VENV/bin/python" -m pip install -q --upgrade pip
+  # torch first: a bare or newer torch requirement would otherwise pull a multi-GB CUDA build.
+  log "installing torch==2.13.0"
+  "$VENV/bin/python" -m pip install -q torch==2.13.0
+  log "installing hccrisk and its dependencies"
+  "$VENV/bin/python" -m pip install -q -e ".[test]"
+  echo "$want" > "$stamp"
+}
+
+if [[ ${1:-} != --no-system ]]; then install_system; fi
+install_venv
+log "done"
