@@ -4,6 +4,7 @@ modules, date/time formatting and saving with a valid file meta."""
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from pathlib import Path
 
 from pydicom.dataset import Dataset, FileMetaDataset
@@ -26,6 +27,10 @@ EQUIPMENT: dict[str, dict[str, tuple[str, str, str]]] = {
 }
 INSTITUTION = "Synthetic Hepatology Centre"
 
+#: Size presets every writer understands: "default" (small, a cohort in about a minute) and
+#: "realistic" (full-resolution frames / slices, for benchmarks).
+SIZES: tuple[str, ...] = ("default", "realistic")
+
 
 def uid_for(*parts: object) -> UID:
     """A stable DICOM UID from its parts (include the cohort seed, patient id and object names).
@@ -36,6 +41,13 @@ def uid_for(*parts: object) -> UID:
     if not parts:
         raise ValueError("uid_for needs at least one part")
     return generate_uid(prefix=UID_ROOT, entropy_srcs=["hccrisk-synth", *map(str, parts)])
+
+
+def opaque_name(*parts: object, suffix: str = "") -> str:
+    """An opaque, stable file name (16 upper-case hex characters) from its parts, as PACS exports
+    often have; ``suffix`` e.g. ".dcm" or ""."""
+    digest = hashlib.sha1("/".join(map(str, parts)).encode()).hexdigest()[:16].upper()
+    return digest + suffix
 
 
 def da(when: dt.datetime | dt.date) -> str:
