@@ -174,25 +174,6 @@ class LogRank(Result):
     table: pd.DataFrame
 
 
-def logrank_counts(time: np.ndarray, event: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Observed, expected and the (G, G) variance of events per group row of ``groups`` (G, n) 0/1.
-
-    ``groups`` may hold many alternative two-group splits (rows) at once, which is how the X-tile search
-    evaluates every candidate cut-point in one pass. Returns O (G,), E (G,), V (G,) diagonal variances.
-    """
-    death_times = np.unique(time[event == 1])
-    at_risk = (time[:, None] >= death_times[None, :]).astype(float)  # (n, K)
-    deaths = ((time[:, None] == death_times[None, :]) & (event[:, None] == 1)).astype(float)
-    n_k, d_k = at_risk.sum(0), deaths.sum(0)
-    n_gk = groups @ at_risk  # (G, K)
-    observed = groups @ deaths.sum(1)
-    expected = (n_gk * (d_k / n_k)).sum(1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        factor = np.where(n_k > 1, d_k * (n_k - d_k) / (n_k**2 * (n_k - 1)), 0.0)
-    variance = (n_gk * (n_k - n_gk) * factor).sum(1)
-    return observed, expected, variance
-
-
 def logrank(time: ArrayLike, event: ArrayLike, group: ArrayLike) -> LogRank:
     """Log-rank test across the levels of ``group`` (n,), as R ``survdiff(Surv(time, event) ~ group)``.
 
@@ -267,6 +248,12 @@ def _log_ci(survival: np.ndarray, var_log: np.ndarray, z: float) -> tuple[np.nda
     return lower, upper
 
 
+def _survival_se(steps: dict[str, np.ndarray]) -> np.ndarray:
+    """Greenwood SE of S(t); NaN once S reaches 0 (as survfit)."""
+    with np.errstate(invalid="ignore"):
+        return np.where(steps["survival"] > 0, steps["survival"] * np.sqrt(steps["var_log"]), np.nan)
+
+
 def _first_below_half(curve: np.ndarray, times: np.ndarray) -> float:
     """survival's median rule (``minmin``): first time the curve is <= 0.5, or the midpoint of a flat 0.5."""
     tol = np.sqrt(np.finfo(float).eps)
@@ -300,7 +287,7 @@ def kaplan_meier(time: ArrayLike, event: ArrayLike, group: ArrayLike | None = No
         label = None if group is None else lev
         tables.append(pd.DataFrame({"group": label, "time": s["time"], "n_risk": s["n_risk"].astype(int),
                                     "n_event": s["n_event"].astype(int), "n_censor": s["n_censor"].astype(int),
-                                    "survival": s["survival"], "std_err": s["survival"] * np.sqrt(s["var_log"]),
+                                    "survival": s["survival"], "std_err": _survival_se(s),
                                     "lower": lower, "upper": upper}))
         medians.append({"group": label, "n": int(mask.sum()), "events": int(e[mask].sum()),
                         "median": _first_below_half(s["survival"], s["time"]),
