@@ -237,9 +237,9 @@ def ingest_ceus(clip_paths: list[Path], out_dir: Path, injection: Injection | No
     t0, t0_source = injection_time(clips, injection, bolus_start)
     frame_times = [((c.start or _NO_DATE) - t0).total_seconds() + c.offsets_s if t0 is not None
                    else c.offsets_s for c in clips]
+    per_clip = check_geometry(clips)
     timeline = build_timeline(frame_times)
     _check_phases(timeline, frame_times, clips)
-    per_clip = check_geometry(clips)
 
     stacks = [np.zeros((len(timeline.times), r.height, r.width), dtype=np.uint8) for r in per_clip[0]]
     for c, clip in enumerate(clips):
