@@ -17,7 +17,6 @@ writes ContrastBolusStartTime = injection time. Dual display: B-mode region left
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import io
 from dataclasses import dataclass
@@ -36,6 +35,7 @@ from hccrisk.synth import ceus_scene
 from hccrisk.synth.common import SIZES, da, dt_str, opaque_name, patient_study_modules, save, \
     sop_common, tm, uid_for
 from hccrisk.synth.latent import PatientLatents
+from hccrisk.synth.rois import write_rows
 
 FRAME_TIME = 0x00181063
 FRAME_TIME_VECTOR = 0x00181065
@@ -217,9 +217,9 @@ def write_ceus_study(p: PatientLatents, dicom_dir: Path, roi_dir: Path, size: st
         path = Path(dicom_dir) / opaque_name(p.cohort_seed, sop_uid, suffix=".dcm" if p.index % 2 else "")
         files.append(str(save(ds, path)))
 
-    _write_csv(Path(roi_dir) / "ceus_tumour.csv", roi_rows)
+    write_rows(Path(roi_dir) / "ceus_tumour.csv", roi_rows)
     if observer2_roi_dir is not None:
-        _write_csv(Path(observer2_roi_dir) / "ceus_box.csv", [_observer2_box(roi_rows, kin, rng)])
+        write_rows(Path(observer2_roi_dir) / "ceus_box.csv", [_observer2_box(roi_rows, kin, rng)])
     return {
         "files": files,
         "n_frames": len(roi_rows),
@@ -270,14 +270,6 @@ def _observer2_box(rows: list[dict], kin: ceus_scene.Kinetics, rng: np.random.Ge
     x0, y0 = int(round(r["x0"] + jit[0])), int(round(r["y0"] + jit[1]))
     x1, y1 = max(x0 + 2, int(round(r["x1"] + jit[2]))), max(y0 + 2, int(round(r["y1"] + jit[3])))
     return {"time_s": r["time_s"], "x0": x0, "y0": y0, "x1": x1, "y1": y1}
-
-
-def _write_csv(path: Path, rows: list[dict]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(rows[0]), lineterminator="\n")
-        w.writeheader()
-        w.writerows(rows)
 
 
 def _dataset(p, vendor: Vendor, clip: Clip, ci: int, sop_uid, study_uid, accession, injection: dt.datetime,
