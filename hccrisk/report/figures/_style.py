@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import json
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
@@ -148,34 +148,3 @@ def to_jsonable(x: Any) -> Any:
     if isinstance(x, (float, np.floating)):
         return float(x) if math.isfinite(x) else None
     return x
-
-
-def as_binary_pair(name: str, y: Any, score: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Validate one model's (outcome, score) pair: same length, 0/1 outcome with both classes, finite."""
-    y_arr = np.asarray(y, dtype=float).ravel()
-    s_arr = np.asarray(score, dtype=float).ravel()
-    if y_arr.shape != s_arr.shape:
-        raise InputError(name, f"outcome has {y_arr.size} values but score has {s_arr.size}")
-    keep = np.isfinite(y_arr) & np.isfinite(s_arr)
-    y_arr, s_arr = y_arr[keep], s_arr[keep]
-    if not np.all(np.isin(y_arr, (0.0, 1.0))):
-        raise InputError(name, "outcome must be 0/1")
-    if y_arr.min(initial=1) == y_arr.max(initial=0):
-        raise InputError(name, "outcome needs both events (1) and non-events (0)")
-    return y_arr.astype(int), s_arr
-
-
-def split_by_cohort(
-    cohorts: Sequence[Any] | None, n: int, where: str
-) -> list[tuple[str | None, np.ndarray]]:
-    """Per-patient cohort labels -> [(label, boolean mask)] in order of first appearance.
-
-    ``None`` gives one panel with every patient.
-    """
-    if cohorts is None:
-        return [(None, np.ones(n, dtype=bool))]
-    labels = np.asarray(cohorts, dtype=object).ravel()
-    if labels.size != n:
-        raise InputError(where, f"cohorts has {labels.size} labels for {n} patients")
-    order = list(dict.fromkeys(labels.tolist()))
-    return [(str(c), labels == c) for c in order]
