@@ -38,7 +38,7 @@ def clinical_row(p: PatientLatents) -> dict[str, object]:
         "hbv": int(g.random() < 0.78),
         "cirrhosis": int(p.cirrhosis),
         "child_pugh": "B" if child_b else "A",
-        "afp": round(float(np.exp(np.log(20.0) + 1.3 * a + 1.4 * z[1])), 1),
+        "afp": round(max(0.5, float(np.exp(np.log(20.0) + 1.3 * a + 1.4 * z[1]))), 1),
         "alb": round(float(40.0 + 3.5 * r + 2.5 * z[2]), 1),
         "ast": round(float(np.exp(np.log(36.0) + 0.2 * a - 0.15 * r + 0.4 * z[3])), 0),
         "alt": round(float(np.exp(np.log(38.0) - 0.1 * r + 0.45 * z[4])), 0),
