@@ -48,7 +48,7 @@ def _design(df: pd.DataFrame, variables: Sequence[str], categorical: set[str]) -
     for v in variables:
         col = df[v]
         if v in categorical or not pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col):
-            levels = sorted(col.dropna().unique(), key=str)
+            levels = _sorted_levels(col.dropna().unique())
             dummies = pd.DataFrame({f"{v}[{lev}]": (col == lev).astype(float) for lev in levels[1:]}, index=df.index)
             dummies[col.isna()] = np.nan
             parts.append(dummies)
@@ -57,6 +57,14 @@ def _design(df: pd.DataFrame, variables: Sequence[str], categorical: set[str]) -
             parts.append(col.astype(float).rename(v).to_frame())
             terms[v] = [v]
     return pd.concat(parts, axis=1), terms
+
+
+def _sorted_levels(levels: Any) -> list[Any]:
+    """Levels in R's factor order: numeric order for numbers, else alphabetical."""
+    try:
+        return sorted(levels)
+    except TypeError:
+        return sorted(levels, key=str)
 
 
 def _fit(y: pd.Series, x: pd.DataFrame, what: str) -> Any:

@@ -1,7 +1,6 @@
 """calibration.py against R (hoslem.test's algorithm in base R, lowess, binom.test, rms::val.prob)."""
 
 import numpy as np
-import pandas as pd
 import pytest
 from scipy import stats
 

@@ -1,7 +1,6 @@
 """reclassification.py against Hmisc::improveProb, Pencina 2008's formulas in base R, and a hand case."""
 
 import numpy as np
-import pandas as pd
 import pytest
 from scipy import stats
 

@@ -97,3 +97,11 @@ def test_bad_outcome_and_separation_are_named():
     sep = pd.DataFrame({"y": [0, 0, 0, 1, 1, 1] * 5, "x": [1.0, 2, 3, 4, 5, 6] * 5})
     with pytest.raises(ValueError, match="univariate model of 'x'"):
         univariate_then_multivariable_logit(sep, "y", ["x"])
+
+
+def test_numeric_categorical_levels_are_in_numeric_order():
+    df = clinical()
+    df["tumour_number"] = np.where(df.afp_log > 4, 3, np.where(df.afp_log > 2.5, 2, 1)) * np.where(df.index % 7 == 0, 10, 1)
+    res = univariate_then_multivariable_logit(df, "er", ["tumour_number"], categorical=["tumour_number"], method="enter")
+    terms = list(res.univariate.term)
+    assert terms[0] == "tumour_number[2]" and terms[-1].endswith("[30]")
