@@ -145,7 +145,8 @@ class _Burner:
             sign = "-" if sec < 0 else ""
             timer = f"{sign}{abs(sec) // 60:02d}:{abs(sec) % 60:02d}"
             d.text((2, 1), f"{self.label}  MI {self.mi:.2f}", fill=ink, font=self.font)
-            d.text((self.shape[1] - 6 * len(timer) - 8, 1), timer, fill=ink, font=self.font)
+            x = self.shape[1] - int(np.ceil(self.font.getlength(timer))) - self.L.side
+            d.text((x, 1), timer, fill=ink, font=self.font)
             self.cache[sec] = np.asarray(im)
         return self.cache[sec]
 

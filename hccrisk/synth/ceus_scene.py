@@ -142,8 +142,11 @@ def build_scene(p: PatientLatents, rng: np.random.Generator, rows: int, cols: in
     rr, cc = np.nonzero(tumour[pad:pad + rows, pad:pad + cols])
     if rr.size == 0:  # cannot happen with the depth clip above; guard for odd presets
         raise ValueError(f"{p.patient_id}: tumour outside the CEUS field of view")
-    return Scene(pad, sp, liver_only.astype(np.float32), viable.astype(np.float32),
-                 (viable * rho ** 2).astype(np.float32), vessel.astype(np.float32), bmode, fan,
+    # Partial-volume edges: the beam blurs every boundary by ~0.6 mm.
+    def soft(mask: np.ndarray) -> np.ndarray:
+        return ndimage.gaussian_filter(mask.astype(np.float32), sigma=0.6 / sp)
+
+    return Scene(pad, sp, soft(liver_only), soft(viable), soft(viable * rho ** 2), soft(vessel), bmode, fan,
                  (int(round(depth / sp)), int(round(lateral / sp + cols / 2))),
                  (int(rr.min()), int(rr.max()) + 1, int(cc.min()), int(cc.max()) + 1), radius, p.rim)
 

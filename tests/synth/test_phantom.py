@@ -17,8 +17,8 @@ def _tumour_stats(p):
     scene = ceus_scene.build_scene(p, rng, L.rows, L.cols)
     r0, r1, c0, c1 = scene.box_rc
     pad = scene.pad
-    tumour = scene.viable[pad:pad + L.rows, pad:pad + L.cols][r0:r1, c0:c1] > 0
-    liver = scene.liver[pad:pad + L.rows, pad:pad + L.cols] > 0
+    tumour = scene.viable[pad:pad + L.rows, pad:pad + L.cols][r0:r1, c0:c1] > 0.5
+    liver = scene.liver[pad:pad + L.rows, pad:pad + L.cols] > 0.5
     out = {}
     for name, t in (("peak", kin.tumour_peak_s()), ("late", 180.0)):
         img, _ = ceus_scene.render(scene, kin, t, (0, 0), rng, L.rows, L.cols)
