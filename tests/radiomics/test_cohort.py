@@ -1,0 +1,124 @@
+"""extract_cohort(): parallel equals serial, the cache, failures reported while the rest go on, row/column order."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import SimpleITK as sitk
+
+from hccrisk.errors import InputError
+from hccrisk.radiomics import Case, PARAMS_DIR, extract, extract_cohort
+from tests.radiomics.images import disc_frame, sphere_case, write_case
+
+
+def frame_cases(folder: Path, n: int, empty: set[int] = frozenset()) -> list[Case]:
+    """n CEUS-like frames on disk, case ids C0..; the ones in `empty` get an empty mask."""
+    cases = []
+    for i in range(n):
+        image, mask = disc_frame(seed=i, radius=20 + 2 * i)
+        paths = write_case(folder, f"c{i}", image, mask * 0 if i in empty else mask)
+        cases.append(Case(f"C{i}", *paths))
+    return cases
+
+
+def cache_state(cache: Path) -> dict[str, int]:
+    return {p.name: p.stat().st_mtime_ns for p in cache.glob("*.json")}
+
+
+def test_cohort_rows_equal_single_extractions_and_cache_hit_does_no_extraction(tmp_path):
+    cases = frame_cases(tmp_path / "img", 3)
+    cache = tmp_path / "cache"
+    first, failures = extract_cohort(cases, "huang2022_ceus2d", cache, workers=1, progress=False)
+    assert failures.empty and list(first.index) == ["C0", "C1", "C2"]
+    assert first.attrs["attempted"] == 3 and first.attrs["from_cache"] == 0
+    for case in cases:
+        single = extract(sitk.ReadImage(str(case.image)), sitk.ReadImage(str(case.mask)), "huang2022_ceus2d")
+        pd.testing.assert_series_equal(first.loc[case.case_id], single, check_names=False)
+    written = cache_state(cache)
+    assert len(written) == 3
+
+    again, _ = extract_cohort(cases, "huang2022_ceus2d", cache, workers=1, progress=False)
+    assert again.attrs["attempted"] == 0 and again.attrs["from_cache"] == 3
+    assert cache_state(cache) == written  # nothing rewritten
+    pd.testing.assert_frame_equal(again, first)
+
+
+def test_changed_input_or_parameter_file_re_extracts_what_it_touches(tmp_path):
+    cases = frame_cases(tmp_path / "img", 3)
+    cache = tmp_path / "cache"
+    first, _ = extract_cohort(cases, "huang2022_ceus2d", cache, workers=1, progress=False)
+
+    image, mask = disc_frame(seed=99)  # C1 gets a new image
+    write_case(tmp_path / "img", "c1", image, mask)
+    changed, _ = extract_cohort(cases, "huang2022_ceus2d", cache, workers=1, progress=False)
+    assert changed.attrs["attempted"] == 1 and changed.attrs["from_cache"] == 2
+    assert not np.allclose(changed.loc["C1"], first.loc["C1"])
+    pd.testing.assert_series_equal(changed.loc["C0"], first.loc["C0"])
+
+    edited = tmp_path / "edited.yaml"  # same settings, other bytes: a new parameter file version
+    edited.write_text((PARAMS_DIR / "huang2022_ceus2d.yaml").read_text() + "\n# edited\n")
+    rerun, _ = extract_cohort(cases, edited, cache, workers=1, progress=False)
+    assert rerun.attrs["attempted"] == 3
+    pd.testing.assert_frame_equal(rerun, changed, check_like=False)
+    coarser = tmp_path / "coarser.yaml"
+    coarser.write_text((PARAMS_DIR / "huang2022_ceus2d.yaml").read_text().replace("binWidth: 5 ", "binWidth: 25 "))
+    coarse, _ = extract_cohort(cases, coarser, cache, workers=1, progress=False)
+    assert coarse.attrs["attempted"] == 3
+    assert not np.allclose(coarse["original_glcm_Contrast"], changed["original_glcm_Contrast"])
+
+
+def test_parallel_run_reports_failures_and_keeps_the_rest(tmp_path):
+    cases = frame_cases(tmp_path / "img", 5, empty={1})
+    cases.append(Case("C9", tmp_path / "missing.nii.gz", cases[0].mask))
+    cache = tmp_path / "cache"
+    parallel, failures = extract_cohort(cases, "huang2022_ceus2d", cache, workers=2, progress=False)
+    assert list(parallel.index) == ["C0", "C2", "C3", "C4"]
+    assert failures["case_id"].tolist() == ["C1", "C9"]
+    assert "case C1: mask is empty" in failures["error"].iloc[0]
+    assert "case C9: cannot read" in failures["error"].iloc[1] and "missing.nii.gz" in failures["error"].iloc[1]
+    assert parallel.attrs["failed"] == 2 and parallel.attrs["extracted"] == 4
+    assert len(cache_state(cache)) == 4  # the finished cases are kept
+
+    serial, _ = extract_cohort(cases, "huang2022_ceus2d", tmp_path / "cache-serial", workers=1, progress=False)
+    pd.testing.assert_frame_equal(parallel, serial)  # same values, same row and column order
+
+
+def test_phases_form_one_row_with_prefixed_columns(tmp_path):
+    cases = []
+    for pid, seed in (("P2", 2), ("P1", 1)):
+        for phase in ("PVP", "AP"):
+            image, mask = sphere_case(seed=seed + (phase == "AP"), shape=(16, 28, 28), radius=5)
+            cases.append(Case(pid, *write_case(tmp_path / pid, phase, image, mask), prefix=phase))
+    table, failures = extract_cohort(cases, "zhao2024_mri", tmp_path / "cache", workers=1, progress=False)
+    assert failures.empty and list(table.index) == ["P2", "P1"]
+    assert table.shape == (2, 2 * 1037)
+    assert table.columns[0].startswith("PVP_original_") and table.columns[1037].startswith("AP_original_")
+    one = extract(*(sitk.ReadImage(str(p)) for p in (cases[1].image, cases[1].mask)), "zhao2024_mri")
+    assert table.loc["P2", "AP_original_glcm_Contrast"] == one["original_glcm_Contrast"]
+
+
+def test_one_failed_phase_drops_the_case_row_but_not_its_cache(tmp_path):
+    image, mask = disc_frame(seed=0)
+    good = write_case(tmp_path, "good", image, mask)
+    bad = write_case(tmp_path, "bad", image, mask * 0)
+    cases = [Case("A", *good, prefix="grey"), Case("A", *bad, prefix="ceus"), Case("B", *good, prefix="grey"),
+             Case("B", *good, prefix="ceus")]
+    table, failures = extract_cohort(cases, "huang2022_ceus2d", tmp_path / "cache", workers=1, progress=False)
+    assert list(table.index) == ["B"] and failures[["case_id", "prefix"]].values.tolist() == [["A", "ceus"]]
+    assert table.attrs["attempted"] == 2  # same files, same key: the good frame is extracted once for 3 cases
+    assert table.notna().all().all()
+    assert (table.loc["B"].filter(like="grey_").to_numpy() == table.loc["B"].filter(like="ceus_").to_numpy()).all()
+    again, failures = extract_cohort(cases, "huang2022_ceus2d", tmp_path / "cache", workers=1, progress=False)
+    assert again.attrs["from_cache"] == 3 and again.attrs["attempted"] == 1  # the failed one is tried again
+    assert "case A ceus: mask is empty" in failures["error"].iloc[0]
+
+
+def test_duplicate_case_is_an_input_error(tmp_path):
+    image, mask = disc_frame()
+    paths = write_case(tmp_path, "f", image, mask)
+    with pytest.raises(InputError, match="case X AP: listed twice"):
+        extract_cohort([Case("X", *paths, prefix="AP"), Case("X", *paths, prefix="AP")], "huang2022_ceus2d",
+                       tmp_path / "cache", workers=1, progress=False)
