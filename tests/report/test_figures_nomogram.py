@@ -159,3 +159,18 @@ def test_nomogram_figure_renders_its_axes(tmp_path):
     np.testing.assert_allclose(nom.total_points_to_probability(prob["total_points"]), prob["values"])
     assert numbers["patient"]["total_points"] == pytest.approx(150.0)
     assert numbers["total_points_axis"][-1] >= nom.max_total_points
+
+
+def test_nomogram_labels_never_overlap():
+    # Crowded on purpose: a short albumin axis and three tumour-number levels within 1.3 points.
+    nom = Nomogram.from_logistic(
+        {"dl": 2.1, "alb": -0.08, "afp": 0.45, "bclc": {"0": 0.0, "A": 0.05, "B": 0.9},
+         "number": {"1": 0.0, "2": 0.1, "3+": 0.15}}, -1.2, {"dl": (-2.5, 3.0), "alb": (25, 55), "afp": (0, 5)})
+    fig, numbers = nomogram_figure(nom, labels={"afp": "Alpha-fetoprotein (log10 ng/mL)"},
+                                   patient={"dl": 0.4, "alb": 38, "afp": 2.2, "bclc": "A", "number": "2"})
+    renderer = fig.canvas.get_renderer()
+    boxes = [t.get_window_extent(renderer) for t in fig.axes[0].texts if t.get_text()]
+    overlaps = [(a, b) for i, a in enumerate(boxes) for b in boxes[i + 1:] if a.overlaps(b)]
+    assert not overlaps
+    assert numbers["predictors"]["number"]["values"] == ["1", "2", "3+"]
+    assert len(numbers["predictors"]["alb"]["values"]) >= 2

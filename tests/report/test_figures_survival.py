@@ -6,9 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import statsmodels.api as sm
 from lifelines import KaplanMeierFitter
 from lifelines.statistics import multivariate_logrank_test
 
+from hccrisk import stats
 from hccrisk.errors import InputError
 from hccrisk.report.figures import forest_figure, km_figure, risk_groups
 from tests.report._render import render
@@ -81,12 +83,22 @@ def test_forest_figure_from_rows_and_cox_table(tmp_path):
     assert [r["y"] for r in numbers["rows"]] == [3, 2, 0]
     texts = [t.get_text() for t in fig.axes[2].texts]
     assert "2.10 (1.30-3.40)" in texts and "< 0.001" in texts
-    # A Cox table (index = covariate, hr/hr_low/hr_high/p) is taken as is.
-    table = pd.DataFrame({"coef": [0.5, -0.2], "hr": [1.65, 0.82], "hr_low": [1.2, 0.7], "hr_high": [2.3, 0.96],
-                          "p": [0.002, 0.01]}, index=pd.Index(["afp", "alb"], name="covariate"))
-    _, cox_numbers = forest_figure(table, measure="HR")
-    assert [r["label"] for r in cox_numbers["rows"]] == ["afp", "alb"]
-    assert cox_numbers["rows"][0]["estimate"] == 1.65
+
+
+def test_forest_figure_takes_statistics_tables(survival_data):
+    time, event, score = survival_data
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"time": time, "event": event, "score": score, "noise": rng.normal(size=time.size)})
+    cox = stats.cox_fit(df, "time", "event", ["score", "noise"])
+    _, numbers = forest_figure(cox.table, measure="HR")
+    assert [r["label"] for r in numbers["rows"]] == ["score", "noise"]
+    np.testing.assert_allclose([r["estimate"] for r in numbers["rows"]], cox.table["hr"])
+    np.testing.assert_allclose([r["p"] for r in numbers["rows"]], cox.table["p"])
+    logit = sm.Logit((time < 12).astype(float), sm.add_constant(df[["score", "noise"]])).fit(disp=0)
+    table = stats.logit_table(logit)
+    _, numbers = forest_figure(table)
+    np.testing.assert_allclose([r["high"] for r in numbers["rows"]], table["high"])
+    assert [r["label"] for r in numbers["rows"]] == ["score", "noise"]
 
 
 def test_forest_figure_rejects_log_coefficients():

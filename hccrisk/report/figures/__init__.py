@@ -7,7 +7,8 @@ from hccrisk.report.figures._style import PALETTE, save_figure, to_jsonable
 from hccrisk.report.figures.calibration import calibration_figure
 from hccrisk.report.figures.decision import decision_figure
 from hccrisk.report.figures.forest import forest_figure
-from hccrisk.report.figures.nomogram import Nomogram, Predictor, nomogram_figure
+from hccrisk.report.figures.nomogram import Nomogram, Predictor
+from hccrisk.report.figures.nomogram_drawing import nomogram_figure
 from hccrisk.report.figures.roc import roc_figure, roc_points
 from hccrisk.report.figures.survival import km_figure, risk_groups
 

@@ -92,12 +92,13 @@ def new_figure(width_in: float, height_in: float) -> Figure:
 
 
 def format_p(p: float) -> str:
-    """P value as journals print it: 'P < 0.001', 'P = 0.012', 'P = 0.43'."""
+    """P value as journals print it: 'P < 0.001', 'P = 0.049' (3 decimals below 0.1, so 0.0499 is not
+    shown as 0.05), 'P = 0.43'."""
     if p is None or not np.isfinite(p):
         return "P = NA"
     if p < 0.001:
         return "P < 0.001"
-    if p < 0.01:
+    if p < 0.0995:
         return f"P = {p:.3f}"
     return f"P = {p:.2f}" if p < 0.995 else "P > 0.99"
 

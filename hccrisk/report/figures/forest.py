@@ -14,7 +14,9 @@ from hccrisk.errors import InputError
 from hccrisk.report.figures import _style
 
 # Column names the statistics tables use, tried in this order: (estimate, low, high).
-_ESTIMATE_COLUMNS = (("estimate", "low", "high"), ("hr", "hr_low", "hr_high"), ("or", "or_low", "or_high"))
+_ESTIMATE_COLUMNS = (("estimate", "low", "high"), ("OR", "low", "high"), ("HR", "low", "high"),
+                     ("hr", "hr_low", "hr_high"), ("or", "or_low", "or_high"))
+_LABEL_COLUMNS = ("label", "term", "covariate", "variable")
 _P_COLUMNS = ("p", "p_value")
 _RATIO_TICKS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100)
 _FINE_RATIO_TICKS = (0.1, 0.2, 0.3, 0.5, 0.7, 1, 1.5, 2, 3, 5, 7, 10)
@@ -25,14 +27,16 @@ def _rows_frame(rows: pd.DataFrame | Sequence[Mapping[str, Any]]) -> pd.DataFram
     df = rows.copy() if isinstance(rows, pd.DataFrame) else pd.DataFrame(list(rows))
     if df.empty:
         raise InputError("forest_figure", "no rows to plot")
-    if "label" not in df.columns:
-        df = df.reset_index().rename(columns={df.index.name or "index": "label"})
+    label_col = next((c for c in _LABEL_COLUMNS if c in df.columns), None)
+    if label_col is None:  # labels in the index, as stats.cox_fit's table
+        df = df.reset_index()
+        label_col = df.columns[0]
     names = next((c for c in _ESTIMATE_COLUMNS if set(c) <= set(df.columns)), None)
     if names is None:
         raise InputError("forest_figure", f"needs columns estimate/low/high (or hr/hr_low/hr_high, or/or_low/or_high); "
                                           f"got {list(df.columns)}")
     p_col = next((c for c in _P_COLUMNS if c in df.columns), None)
-    out = pd.DataFrame({"label": df["label"].astype(str),
+    out = pd.DataFrame({"label": df[label_col].astype(str),
                         "estimate": df[names[0]].astype(float), "low": df[names[1]].astype(float),
                         "high": df[names[2]].astype(float),
                         "p": df[p_col].astype(float) if p_col else np.nan,
@@ -62,8 +66,8 @@ def forest_figure(
 
     ``rows``: a DataFrame or list of dicts with ``label``, ``estimate``, ``low``, ``high`` and optionally
     ``p`` and ``section`` (rows of a section are grouped under its heading, e.g. "Univariable" /
-    "Multivariable"). A statistics table is taken as is: index = label with hr/hr_low/hr_high (Cox)
-    or or/or_low/or_high columns and p. Rows with a missing CI are listed with "NA" and no marker.
+    "Multivariable"). Statistics tables are taken as they are: ``stats.logit_table`` (term, OR, low,
+    high, p_value) and ``stats.cox_fit(...).table`` (index = covariate, hr, hr_low, hr_high, p). Rows with a missing CI are listed with "NA" and no marker.
     Returns (figure, numbers): rows (label, section, estimate, low, high, p, y position) and x limits.
     """
     df = _rows_frame(rows)
