@@ -1,7 +1,9 @@
 """Cox proportional-hazards models: one fit (plain or elastic-net penalised), backward AIC selection, and
 the papers' two-stage "univariate screen, then multivariable" pipeline.
 
-Unpenalised fits use statsmodels ``PHReg`` (matches R ``coxph`` to ~1e-10, Efron or Breslow ties).
+The partial likelihood (Efron or Breslow ties) is computed here in vectorised form: statsmodels' PHReg
+gives the same numbers (it was our first implementation) but loops over event times in Python, which made
+variable selection on 13 candidates take ~15 s. Fits match R ``coxph`` to ~1e-10.
 Penalised fits follow glmnet's Cox convention (Breslow ties, no standardisation, see ``cox_fit``).
 """
 
@@ -13,7 +15,6 @@ from typing import Literal, Sequence
 import numpy as np
 import pandas as pd
 from scipy import stats
-from statsmodels.duration.hazard_regression import PHReg
 
 from hccrisk.stats._result import Result
 from hccrisk.stats.survival import SurvivalInputError, Z95, check_survival, harrell_c
@@ -78,7 +79,60 @@ def _table(names: list[str], coef: np.ndarray, se: np.ndarray | None) -> pd.Data
                          "p": 2 * stats.norm.sf(np.abs(z))}, index=pd.Index(names, name="covariate"))
 
 
-def _damped_newton(model: PHReg, p: int) -> tuple[np.ndarray, np.ndarray]:
+class _PartialLikelihood:
+    """Cox partial log-likelihood, score and Hessian for ``x`` (n, p), Efron or Breslow ties.
+
+    Risk-set sums come from reverse cumulative sums over subjects sorted by time; Efron's correction
+    expands each distinct event time with d events into d terms, S(t) - (l/d) S_events(t), l = 0..d-1.
+    """
+
+    def __init__(self, time: np.ndarray, event: np.ndarray, x: np.ndarray, ties: str):
+        order = np.argsort(time, kind="stable")
+        self.t, self.e, self.x = time[order], event[order].astype(bool), x[order]
+        event_times, self.d = np.unique(self.t[self.e], return_counts=True)
+        self.first = np.searchsorted(self.t, event_times, side="left")  # risk set = sorted[first:]
+        self.k_of_event = np.searchsorted(event_times, self.t[self.e])
+        self.rep = np.repeat(np.arange(event_times.size), self.d)  # one row per event
+        start = np.repeat(np.cumsum(self.d) - self.d, self.d)
+        self.frac = (np.arange(self.rep.size) - start) / self.d[self.rep] if ties == "efron" else np.zeros(self.rep.size)
+        self._cache: tuple[bytes, tuple] | None = None
+
+    def _terms(self, beta: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+        key = np.asarray(beta, dtype=float).tobytes()
+        if self._cache is not None and self._cache[0] == key:
+            return self._cache[1]
+        eta = self.x @ beta
+        r = np.exp(eta - eta.max())  # a common shift cancels in the partial likelihood
+        xr = self.x * r[:, None]
+        xxr = self.x[:, :, None] * xr[:, None, :]
+        s0, s1, s2 = (np.cumsum(a[::-1], axis=0)[::-1][self.first] for a in (r, xr, xxr))
+        k, ev = self.k_of_event, self.e
+        d0, d1, d2 = (np.zeros_like(a) for a in (s0, s1, s2))
+        np.add.at(d0, k, r[ev])
+        np.add.at(d1, k, xr[ev])
+        np.add.at(d2, k, xxr[ev])
+        f, rep = self.frac, self.rep
+        den = s0[rep] - f * d0[rep]
+        num1 = s1[rep] - f[:, None] * d1[rep]
+        num2 = s2[rep] - f[:, None, None] * d2[rep]
+        ll = float((eta - eta.max())[ev].sum() - np.log(den).sum())
+        score = self.x[ev].sum(0) - (num1 / den[:, None]).sum(0)
+        mean = num1 / den[:, None]
+        hess = -((num2 / den[:, None, None]).sum(0) - mean.T @ mean)
+        self._cache = (key, (ll, score, hess))
+        return ll, score, hess
+
+    def loglike(self, beta: np.ndarray) -> float:
+        return self._terms(beta)[0]
+
+    def score(self, beta: np.ndarray) -> np.ndarray:
+        return self._terms(beta)[1]
+
+    def hessian(self, beta: np.ndarray) -> np.ndarray:
+        return self._terms(beta)[2]
+
+
+def _damped_newton(model: _PartialLikelihood, p: int) -> tuple[np.ndarray, np.ndarray]:
     """Maximise the partial likelihood by Newton-Raphson with step halving (as ``coxph``).
 
     Returns the estimate (p,) and the observed information (p, p) there. Raises when the likelihood has
@@ -102,7 +156,7 @@ def _damped_newton(model: PHReg, p: int) -> tuple[np.ndarray, np.ndarray]:
     return beta, -model.hessian(beta)
 
 
-def _penalised_newton(model: PHReg, n: int, lam: float, l1_ratio: float, beta: np.ndarray) -> np.ndarray:
+def _penalised_newton(model: _PartialLikelihood, n: int, lam: float, l1_ratio: float, beta: np.ndarray) -> np.ndarray:
     """Newton on the non-zero coefficients of -loglik/n + lam (l1_ratio ||b||_1 + (1 - l1_ratio)/2 ||b||^2).
 
     With the signs of the active set fixed the objective is smooth, so Newton reaches the exact optimum
@@ -148,13 +202,13 @@ def cox_fit(df: pd.DataFrame, duration: str, event: str, covariates: Sequence[st
         raise SurvivalInputError(event, "no events: a Cox model cannot be fitted")
     n, p = x.shape
     if p == 0:
-        ll0 = float(PHReg(t, np.zeros((n, 1)), status=e, ties=ties).loglike(np.zeros(1)))
+        ll0 = _PartialLikelihood(t, e, np.zeros((n, 1)), ties).loglike(np.zeros(1))
         return CoxFit(_table([], np.zeros(0), np.zeros(0)), ll0, -2 * ll0, n, int(e.sum()), 0.5, ties)
-    model = PHReg(t, x - x.mean(0), status=e, ties=ties)  # centring leaves the partial likelihood unchanged
+    model = _PartialLikelihood(t, e, x - x.mean(0), ties)  # centring leaves the partial likelihood unchanged
     if penalizer == 0:
         # fit on z-scores (raw lab values such as ALP run to thousands), with step-halving Newton as coxph
         scale = np.where(x.std(0) > 0, x.std(0), 1.0)
-        beta_z, info_z = _damped_newton(PHReg(t, (x - x.mean(0)) / scale, status=e, ties=ties), p)
+        beta_z, info_z = _damped_newton(_PartialLikelihood(t, e, (x - x.mean(0)) / scale, ties), p)
         beta, se = beta_z / scale, np.sqrt(np.diag(np.linalg.inv(info_z))) / scale
     else:
         start = np.zeros(p)
