@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from PIL import Image
 
 from hccrisk.errors import InputError
-from hccrisk.report.figures import Nomogram, nomogram_figure, save_figure
+from hccrisk.report.figures import Nomogram, nomogram_figure
+from tests.report._render import assert_no_text_overlap, render
 from tests.stats.rref import requires_r, run_r
 
 
@@ -148,10 +148,7 @@ def test_nomogram_figure_renders_its_axes(tmp_path):
     nom = _hand_model()
     fig, numbers = nomogram_figure(nom, labels={"size": "Tumour size (cm)"},
                                    patient={"size": 5, "alb": 25, "child": "B"})
-    paths = save_figure(fig, tmp_path / "nomogram", numbers, formats=("png", "pdf"))
-    png = Image.open(paths[0])
-    assert png.size == (round(fig.get_figwidth() * 300), round(fig.get_figheight() * 300))
-    assert paths[1].stat().st_size > 1000
+    render(fig, numbers, tmp_path, "nomogram")
     # The plotted ticks are where the arithmetic puts them.
     size_axis = numbers["predictors"]["size"]
     np.testing.assert_allclose(size_axis["points"], (np.asarray(size_axis["values"]) - 1) * 12.5)
@@ -168,9 +165,6 @@ def test_nomogram_labels_never_overlap():
          "number": {"1": 0.0, "2": 0.1, "3+": 0.15}}, -1.2, {"dl": (-2.5, 3.0), "alb": (25, 55), "afp": (0, 5)})
     fig, numbers = nomogram_figure(nom, labels={"afp": "Alpha-fetoprotein (log10 ng/mL)"},
                                    patient={"dl": 0.4, "alb": 38, "afp": 2.2, "bclc": "A", "number": "2"})
-    renderer = fig.canvas.get_renderer()
-    boxes = [t.get_window_extent(renderer) for t in fig.axes[0].texts if t.get_text()]
-    overlaps = [(a, b) for i, a in enumerate(boxes) for b in boxes[i + 1:] if a.overlaps(b)]
-    assert not overlaps
+    assert_no_text_overlap(fig)
     assert numbers["predictors"]["number"]["values"] == ["1", "2", "3+"]
     assert len(numbers["predictors"]["alb"]["values"]) >= 2

@@ -106,3 +106,15 @@ def test_forest_figure_rejects_log_coefficients():
         forest_figure([{"label": "afp", "estimate": -0.2, "low": -0.5, "high": 0.1}])
     with pytest.raises(InputError, match="afp.*outside"):
         forest_figure([{"label": "afp", "estimate": 3.0, "low": 1.0, "high": 2.0}])
+
+
+def test_km_figure_one_curve_and_numeric_groups(survival_data, tmp_path):
+    time, event, score = survival_data
+    fig, numbers = km_figure(time, event, ylabel="Overall survival")
+    render(fig, numbers, tmp_path, "km_all")
+    assert list(numbers["groups"]) == ["All patients"] and numbers["logrank"] is None
+    assert numbers["at_risk"]["All patients"][0] == time.size
+    coded = (score > 0).astype(int)
+    _, numbers = km_figure(time, event, coded, labels={0: "Low DL score", 1: "High DL score"})
+    assert list(numbers["groups"]) == ["Low DL score", "High DL score"]
+    assert numbers["groups"]["High DL score"]["n"] == coded.sum()

@@ -18,7 +18,7 @@ from hccrisk.report.figures import _style
 def km_figure(
     time: Any,
     event: Any,
-    group: Any,
+    group: Any = None,
     *,
     labels: Mapping[Any, str] | None = None,
     group_order: Sequence[Any] | None = None,
@@ -34,14 +34,17 @@ def km_figure(
     censored), with 95% log CIs, censoring ticks, numbers at risk under the axis and the log-rank P
     (``hccrisk.stats.kaplan_meier`` and ``hccrisk.stats.logrank``, as R survfit/survdiff).
 
-    ``labels`` maps group values to legend names; ``group_order`` fixes the order (and colours);
-    ``at_risk_times`` defaults to the x ticks. Returns (figure, numbers): per group the step table
-    (time, survival, lower, upper), n, events, median with CI; ``at_risk`` (times and counts per
-    group); ``logrank`` (chisq, df, p_value).
+    ``group`` None draws one curve ("All patients") without a test. ``labels`` maps group values to
+    legend names; ``group_order`` fixes the order (and colours); ``at_risk_times`` defaults to the x
+    ticks. Returns (figure, numbers): per group the step table (time, survival, lower, upper), n,
+    events, median with CI; ``at_risk`` (times and counts per group); ``logrank`` (chisq, df, p_value;
+    None for one curve).
     """
+    if group is None:
+        group = np.full(np.asarray(time).shape, "All patients", dtype=object)
     km = stats.kaplan_meier(time, event, group)
-    test = stats.logrank(time, event, group)
     found = list(km.median["group"])
+    test = stats.logrank(time, event, group) if len(found) > 1 else None
     order = list(group_order) if group_order is not None else found
     missing = [g for g in order if g not in found]
     if missing or len(order) != len(found):
@@ -80,14 +83,15 @@ def km_figure(
             "n": int(med["n"]), "events": int(med["events"]),
             "median": med["median"], "median_low": med["lower"], "median_high": med["upper"]}
         numbers["at_risk"][names[g]] = at_risk.loc[at_risk["group"] == g, "n_risk"].to_numpy()
-    numbers["logrank"] = {"chisq": test.chisq, "df": test.df, "p_value": test.p_value}
+    numbers["logrank"] = None if test is None else {"chisq": test.chisq, "df": test.df, "p_value": test.p_value}
 
     x_pad = 0.02 * t_max
     ax.set(xlim=(-x_pad, t_max + x_pad), ylim=(0, 1.02), xlabel=xlabel, ylabel=ylabel)
     ax.set_xticks(ticks)
     # Above the axes, so neither the legend nor the P value ever hides a curve.
     ax.legend(loc="lower left", bbox_to_anchor=(0.0, 1.0), handlelength=2.2, borderaxespad=0.3,
-              title=f"Log-rank {_style.format_p(test.p_value)}", title_fontsize=8, alignment="left")
+              title=None if test is None else f"Log-rank {_style.format_p(test.p_value)}", title_fontsize=8,
+              alignment="left")
     if title:
         fig.suptitle(title, x=0.02, ha="left", fontsize=10)
     _risk_table(ax_risk, order, names, numbers["at_risk"], ticks, (-x_pad, t_max + x_pad))
