@@ -17,7 +17,7 @@ from numpy.typing import ArrayLike
 from scipy import stats
 
 from hccrisk.stats._result import Result
-from hccrisk.stats.survival import SurvivalInputError, Z95, km_steps
+from hccrisk.stats.survival import SurvivalInputError, Z95, group_levels, km_steps
 
 __all__ = ["CumulativeIncidence", "FineGray", "cumulative_incidence", "fine_gray"]
 
@@ -166,7 +166,7 @@ def cumulative_incidence(time: ArrayLike, event: ArrayLike, cause: int = 1, grou
     """
     t, ev = _check_competing(time, event, cause)
     g = np.zeros(t.size, dtype=int) if group is None else _check_competing(t, ev, cause, group=group)[2]
-    levels = np.sort(pd.unique(pd.Series(g))) if pd.Series(g).dtype.kind in "biuf" else pd.unique(pd.Series(g))
+    levels = group_levels(g)
     request = np.sort(np.asarray(times, dtype=float)) if times is not None else np.array([])
     rows, at_rows = [], []
     for lev in levels:
@@ -186,8 +186,8 @@ def cumulative_incidence(time: ArrayLike, event: ArrayLike, cause: int = 1, grou
                                          "lower": lo, "upper": hi}))
     chisq, df, p = float("nan"), 0, float("nan")
     if len(levels) > 1:
-        idx = np.searchsorted(levels, g) if pd.Series(g).dtype.kind in "biuf" else pd.Categorical(g, levels).codes
-        score, var = _gray_test(t, ev, np.asarray(idx), len(levels), cause)
+        idx = np.asarray(pd.Categorical(g, categories=levels).codes)
+        score, var = _gray_test(t, ev, idx, len(levels), cause)
         df = len(levels) - 1
         chisq = float(score @ np.linalg.solve(var, score))
         p = float(stats.chi2.sf(chisq, df))

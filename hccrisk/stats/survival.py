@@ -64,12 +64,21 @@ def check_survival(time: ArrayLike, event: ArrayLike, **others: ArrayLike) -> tu
         arr = np.asarray(values)
         if arr.shape[:1] != t.shape:
             raise SurvivalInputError(name, f"has length {arr.shape[:1]}, time has {t.shape[0]}")
-        if arr.dtype.kind in "biuf":
+        if arr.dtype.kind in "iuf":
             arr = _numeric(name, arr, ndim=arr.ndim)
         elif pd.isna(arr).any():
             raise SurvivalInputError(name, f"{int(pd.isna(arr).sum())} missing value(s)")
         out.append(arr)
     return tuple(out)
+
+
+def group_levels(group: np.ndarray) -> np.ndarray:
+    """Distinct values of ``group`` in sorted order (as R factor levels); appearance order if unsortable."""
+    levels = pd.unique(pd.Series(group))
+    try:
+        return np.array(sorted(levels), dtype=levels.dtype)
+    except TypeError:
+        return levels
 
 
 def _numeric(name: str, values: ArrayLike, ndim: int = 1) -> np.ndarray:
@@ -186,8 +195,7 @@ def logrank(time: ArrayLike, event: ArrayLike, group: ArrayLike) -> LogRank:
     chisq = (O - E)' V^- (O - E) with the hypergeometric variance matrix V; df = levels - 1.
     """
     t, e, g = check_survival(time, event, group=group)
-    levels = pd.unique(pd.Series(g))
-    levels = np.sort(levels) if pd.Series(levels).dtype.kind in "biuf" else levels
+    levels = group_levels(g)
     if len(levels) < 2:
         raise SurvivalInputError("group", "needs at least two groups")
     onehot = np.stack([(g == lev) for lev in levels]).astype(float)  # (G, n)
@@ -280,9 +288,8 @@ def kaplan_meier(time: ArrayLike, event: ArrayLike, group: ArrayLike | None = No
     t, e = check_survival(time, event)
     g = np.zeros(t.size, dtype=int) if group is None else check_survival(t, e, group=group)[2]
     z = float(stats.norm.ppf(0.5 + conf_level / 2))
-    levels = pd.unique(pd.Series(g))
-    levels = np.sort(levels) if pd.Series(levels).dtype.kind in "biuf" else levels
-    request = np.sort(np.asarray(times, dtype=float)) if times is not None else np.array([])
+    levels = group_levels(g)
+    request = np.sort(_numeric("times", times)) if times is not None else np.array([])
     tables, medians, at_rows = [], [], []
     for lev in levels:
         mask = g == lev
@@ -440,7 +447,7 @@ def survival_calibration(time: ArrayLike, event: ArrayLike, predicted_survival: 
         labels = check_survival(tt, e, groups=groups)[2]
     e_t = np.where(tt > t, 0, e)  # administrative censoring at the evaluation time
     rows = []
-    for lev in (np.sort(pd.unique(labels)) if np.asarray(labels).dtype.kind in "biuf" else pd.unique(labels)):
+    for lev in group_levels(labels):
         mask = labels == lev
         steps = km_steps(np.minimum(tt[mask], t), e_t[mask])
         n_events = int(e_t[mask].sum())

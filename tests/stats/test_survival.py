@@ -179,8 +179,8 @@ def test_brier_score_is_grafs_ipcw_score(cohort):
     # an informative predictor (KM within halves of the risk score) beats the Kaplan-Meier null curve
     high = cohort.risk.to_numpy() > np.median(cohort.risk)
     strat = sv.kaplan_meier(t, d, high, times=horizons).at_times
-    pred_strat = np.where(high[:, None], strat.survival[strat.group == 1].to_numpy()[None, :],
-                          strat.survival[strat.group == 0].to_numpy()[None, :])
+    pred_strat = np.where(high[:, None], strat.survival[strat.group.astype(bool)].to_numpy()[None, :],
+                          strat.survival[~strat.group.astype(bool)].to_numpy()[None, :])
     better = sv.brier_survival(t, d, pred_strat, horizons)
     assert better.integrated < better.reference_integrated
     with pytest.raises(ValueError, match="shape"):
