@@ -28,9 +28,22 @@ class SmoothField:
     data: np.ndarray  # (nz, ny, nx) float32, mean 0, sd 1
 
     def sample(self, x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
-        coords = np.stack([(z - self.origin[2]) / self.spacing, (y - self.origin[1]) / self.spacing,
-                           (x - self.origin[0]) / self.spacing])
+        coords = np.empty((3, x.size), dtype=np.float32)
+        inv = np.float32(1.0 / self.spacing)
+        for axis, v in enumerate((z, y, x)):
+            np.multiply(v - self.origin[2 - axis], inv, out=coords[axis])
         return ndimage.map_coordinates(self.data, coords, order=1, mode="nearest", prefilter=False)
+
+    def scaled(self, factor: float) -> SmoothField:
+        return SmoothField(self.origin, self.spacing, (self.data * np.float32(factor)).astype(np.float32))
+
+    def on_grid_of(self, other: SmoothField) -> np.ndarray:
+        """This field sampled at the grid points of ``other`` (same array shape as ``other.data``)."""
+        nz, ny, nx = other.data.shape
+        z, y, x = (a.ravel() for a in np.meshgrid(*(np.arange(n, dtype=np.float32) * np.float32(other.spacing)
+                                                    for n in (nz, ny, nx)), indexing="ij"))
+        o = other.origin
+        return self.sample(x + o[0], y + o[1], z + o[2]).reshape(other.data.shape)
 
 
 def smooth_field(lo: np.ndarray, hi: np.ndarray, spacing: float, corr_mm: float,
@@ -135,17 +148,16 @@ class Anatomy:
     aorta: tuple[float, float, float]
     ivc: tuple[float, float, float]
     kidneys: tuple[Ellipsoid, ...]
+    spleen: Ellipsoid  # splenomegaly with cirrhosis (portal hypertension)
     lobes: tuple[Ellipsoid, Ellipsoid]  # right, left
     gallbladder: Ellipsoid
     portal_veins: tuple[tuple[np.ndarray, np.ndarray, float], ...]  # (p0, p1, radius)
     hepatic_veins: tuple[tuple[np.ndarray, np.ndarray, float], ...]
-    liver_surface: SmoothField  # organic surface undulation, sd units
-    liver_nodularity: SmoothField | None  # cirrhosis: fine nodular surface and parenchyma
-    liver_texture: SmoothField
+    liver_surface_mm: SmoothField  # outward displacement of the surface (organic, nodular if cirrhotic)
+    surface_reach_mm: float  # largest |displacement|
+    liver_texture: SmoothField  # relative modulation of the parenchymal signal
     viscera_texture: SmoothField
     nodules: tuple[Nodule, ...]
-    surface_amp_mm: float
-    nodularity_amp_mm: float
     liver_centre: np.ndarray = field(default_factory=lambda: np.zeros(3))
 
     def liver_bounds(self, margin: float = 12.0) -> tuple[np.ndarray, np.ndarray]:
@@ -167,23 +179,25 @@ def _carve(sd: np.ndarray, x, y, z, shape: Ellipsoid, margin: float) -> None:
         sd[idx] = np.maximum(sd[idx], -(shape.sd(x[idx], y[idx], z[idx]) - margin))
 
 
-def _liver_sd_raw(anat: Anatomy, x, y, z) -> np.ndarray:
-    """Liver parenchyma before tumours and vessels are accounted for. Points far outside the two
-    lobes keep the lobes' distance (the surface perturbations cannot reach them)."""
+def _liver_sd_raw(anat: Anatomy, x, y, z, body: np.ndarray | None = None) -> np.ndarray:
+    """Liver parenchyma before tumours and vessels are accounted for. ``body``: :func:`body_sd` at
+    the points when already known. The surface displacement is applied only where it can change
+    the sign; elsewhere the two lobes' distance stands."""
     right, left = anat.lobes
     sd = smooth_min(right.sd(x, y, z), left.sd(x, y, z), 18.0)
-    reach = 4.0 * (anat.surface_amp_mm + anat.nodularity_amp_mm) + 2.0
+    reach = anat.surface_reach_mm + 0.5
     near = np.flatnonzero(sd < reach)
     x, y, z = x[near], y[near], z[near]
-    s = sd[near] + np.float32(anat.surface_amp_mm) * anat.liver_surface.sample(x, y, z)
-    if anat.liver_nodularity is not None:
-        s += np.float32(anat.nodularity_amp_mm) * anat.liver_nodularity.sample(x, y, z)
+    s = sd[near]
+    band = np.flatnonzero(s > -reach)
+    s[band] -= anat.liver_surface_mm.sample(x[band], y[band], z[band])
     a, b = anat.body_axes
-    s = np.maximum(s, body_sd(x, y, a, b) + anat.fat_mm + anat.muscle_mm + 3.0)  # 3 mm inside the wall
+    wall = body[near] if body is not None else body_sd(x, y, a, b)
+    s = np.maximum(s, wall + np.float32(anat.fat_mm + anat.muscle_mm + 3.0))  # 3 mm inside the wall
     s = np.maximum(s, -(cylinder_sd(x, y, *anat.spine) - 4.0))
     s = np.maximum(s, -(cylinder_sd(x, y, *anat.aorta) - 3.0))
-    for kidney in anat.kidneys:
-        _carve(s, x, y, z, kidney, 3.0)
+    for organ in (*anat.kidneys, anat.spleen):
+        _carve(s, x, y, z, organ, 3.0)
     _carve(s, x, y, z, anat.gallbladder, 0.0)
     sd[near] = s
     return sd
@@ -250,17 +264,24 @@ def make_anatomy(p: PatientLatents, rng: np.random.Generator, z_half_cover_mm: f
 
     lo = np.minimum(right.bounds(20)[0], left.bounds(20)[0])
     hi = np.maximum(right.bounds(20)[1], left.bounds(20)[1])
-    surface = smooth_field(lo, hi, 8.0, 14.0, rng)
-    nodularity = smooth_field(lo, hi, 2.5, 2.5, rng) if p.cirrhosis else None
-    texture = smooth_field(lo, hi, 4.0, 6.0, rng)
+    surface = smooth_field(lo, hi, 8.0, 14.0, rng).scaled(rng.uniform(3.0, 6.0))
+    texture = smooth_field(lo, hi, 4.0, 6.0, rng).scaled(0.035)
+    if p.cirrhosis:  # regenerative nodules: a nodular surface and a mottled parenchyma
+        nodular = smooth_field(lo, hi, 2.5, 2.5, rng)
+        surface = SmoothField(nodular.origin, nodular.spacing,
+                              surface.on_grid_of(nodular) + np.float32(rng.uniform(1.2, 2.2)) * nodular.data)
+        texture = SmoothField(nodular.origin, nodular.spacing,
+                              texture.on_grid_of(nodular) + np.float32(0.07) * nodular.data)
     viscera = smooth_field(np.array([-a, -b, lo[2] - 40]), np.array([a, b, hi[2] + 40]), 8.0, 10.0, rng)
+    spleen = Ellipsoid(np.array([a * 0.62, b * 0.3, 25.0]) + rng.normal(0, 4, 3),
+                       np.array([25.0, 45.0, 55.0]) * rng.uniform(0.85, 1.15) * (1.2 if p.cirrhosis else 1.0),
+                       Rotation.from_euler("z", rng.uniform(20, 40), degrees=True).as_matrix())
 
     base = Anatomy(
         body_axes=(a, b), fat_mm=fat, muscle_mm=muscle, spine=spine, aorta=aorta, ivc=ivc,
         kidneys=kidneys, lobes=(right, left), gallbladder=gb, portal_veins=portal, hepatic_veins=hepatic,
-        liver_surface=surface, liver_nodularity=nodularity, liver_texture=texture,
-        viscera_texture=viscera, nodules=(), surface_amp_mm=float(rng.uniform(3.0, 6.0)),
-        nodularity_amp_mm=float(rng.uniform(1.2, 2.2)), liver_centre=right.centre.copy())
+        spleen=spleen, liver_surface_mm=surface, surface_reach_mm=float(np.abs(surface.data).max()),
+        liver_texture=texture, viscera_texture=viscera, nodules=(), liver_centre=right.centre.copy())
     nodules = _place_nodules(base, p, rng, z_half_cover_mm)
     return replace(base, nodules=nodules)
 

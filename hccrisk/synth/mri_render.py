@@ -19,13 +19,13 @@ PHASES: tuple[str, ...] = ("T2", "AP", "PVP", "DP")
 DYNAMIC_PHASES: tuple[str, ...] = ("AP", "PVP", "DP")
 
 # Fat-suppressed T1 before contrast, and the gadolinium enhancement added in AP / PVP / DP.
-_T1_PRE = dict(fat=0.10, muscle=0.33, viscera=0.28, spine=0.42, disc=0.25, kidney=0.35, aorta=0.30,
+_T1_PRE = dict(fat=0.10, muscle=0.33, viscera=0.28, spine=0.42, disc=0.25, kidney=0.35, spleen=0.40, aorta=0.30,
                portal=0.30, hepatic=0.30, liver=0.50, gallbladder=0.12, tumour=0.40, necrosis=0.22)
 _T1_ENHANCEMENT = dict(  # (AP, PVP, DP); liver and tumour are set from the latents below
     fat=(0.0, 0.02, 0.02), muscle=(0.08, 0.15, 0.15), viscera=(0.10, 0.20, 0.18), spine=(0.10, 0.15, 0.15),
-    disc=(0.0, 0.0, 0.02), kidney=(0.90, 0.85, 0.70), aorta=(1.50, 0.75, 0.50), portal=(0.35, 0.95, 0.60),
+    disc=(0.0, 0.0, 0.02), kidney=(0.90, 0.85, 0.70), spleen=(0.55, 0.65, 0.50), aorta=(1.50, 0.75, 0.50), portal=(0.35, 0.95, 0.60),
     hepatic=(0.05, 0.85, 0.60), gallbladder=(0.0, 0.0, 0.0), necrosis=(0.0, 0.0, 0.02))
-_T2 = dict(fat=0.10, muscle=0.20, viscera=0.40, spine=0.34, disc=0.55, kidney=0.60, aorta=0.06,
+_T2 = dict(fat=0.10, muscle=0.20, viscera=0.40, spine=0.34, disc=0.55, kidney=0.60, spleen=0.55, aorta=0.06,
            portal=0.06, hepatic=0.06, liver=0.30, gallbladder=1.20, necrosis=1.00)
 
 
@@ -106,41 +106,43 @@ def render(anat: Anatomy, pts: np.ndarray, sig: PhaseSignals,
     t = sig.tissue
     x, y, z = pts
     n = x.size
-    img = np.zeros(n, dtype=np.float32)
     a, b = anat.body_axes
-    sd = body_sd(x, y, a, b)
-    inside = np.flatnonzero(sd < edge_mm)
-    sd = sd[inside]
-    xi, yi, zi = x[inside], y[inside], z[inside]
+    body = body_sd(x, y, a, b)
+    # The liver first: its distance decides where the other tissues can still be seen.
+    idx = _box(x, y, z, *anat.liver_bounds())
+    raw = _liver_sd_raw(anat, x[idx], y[idx], z[idx], body=body[idx])
+    covered = np.zeros(n, dtype=bool)
+    covered[idx[raw < -0.5 * edge_mm]] = True
+
+    img = np.zeros(n, dtype=np.float32)
+    inside = np.flatnonzero(body < 0.5 * edge_mm)
+    sd = body[inside]
     img[inside] = _ramp(sd, edge_mm) * t["fat"]
     _paint(img, inside, _ramp(sd + anat.fat_mm, edge_mm), t["muscle"])
-    viscera = t["viscera"] * (1.0 + 0.3 * anat.viscera_texture.sample(xi, yi, zi))
-    _paint(img, inside, _ramp(sd + anat.fat_mm + anat.muscle_mm, edge_mm), viscera)
+    visible = inside[~covered[inside]]  # viscera texture only where the liver does not hide it
+    xv, yv, zv = x[visible], y[visible], z[visible]
+    viscera = t["viscera"] * (1.0 + 0.3 * anat.viscera_texture.sample(xv, yv, zv))
+    _paint(img, visible, _ramp(body[visible] + anat.fat_mm + anat.muscle_mm, edge_mm), viscera)
 
     cx, cy, r = anat.spine
-    idx = _box(x, y, z, (cx - r - 3, cy - r - 3, -np.inf), (cx + r + 3, cy + r + 3, np.inf))
-    dz = np.abs(np.mod(z[idx] + 16.0, 32.0) - 16.0)  # distance to the nearest disc (32 mm apart)
+    sub = _box(x, y, z, (cx - r - 3, cy - r - 3, -np.inf), (cx + r + 3, cy + r + 3, np.inf))
+    dz = np.abs(np.mod(z[sub] + 16.0, 32.0) - 16.0)  # distance to the nearest disc (32 mm apart)
     bone = t["spine"] + (t["disc"] - t["spine"]) * _ramp(dz - 4.0, 2.0)
-    _paint(img, idx, _ramp(cylinder_sd(x[idx], y[idx], cx, cy, r), edge_mm), bone)
-    for kidney in anat.kidneys:
-        idx = _box(x, y, z, *kidney.bounds(3.0))
-        _paint(img, idx, _ramp(kidney.sd(x[idx], y[idx], z[idx]), edge_mm), t["kidney"])
+    _paint(img, sub, _ramp(cylinder_sd(x[sub], y[sub], cx, cy, r), edge_mm), bone)
+    for organ, name in ((anat.kidneys[0], "kidney"), (anat.kidneys[1], "kidney"), (anat.spleen, "spleen")):
+        sub = _box(x, y, z, *organ.bounds(3.0))
+        _paint(img, sub, _ramp(organ.sd(x[sub], y[sub], z[sub]), edge_mm), t[name])
     cx, cy, r = anat.aorta
-    idx = _box(x, y, z, (cx - r - 3, cy - r - 3, -np.inf), (cx + r + 3, cy + r + 3, np.inf))
-    _paint(img, idx, _ramp(cylinder_sd(x[idx], y[idx], cx, cy, r), edge_mm), t["aorta"])
+    sub = _box(x, y, z, (cx - r - 3, cy - r - 3, -np.inf), (cx + r + 3, cy + r + 3, np.inf))
+    _paint(img, sub, _ramp(cylinder_sd(x[sub], y[sub], cx, cy, r), edge_mm), t["aorta"])
 
-    # Vessels inside and outside the liver: painted after the parenchyma, over it.
+    sub = np.flatnonzero(raw < 0.5 * edge_mm)
+    xs, ys, zs = x[idx[sub]], y[idx[sub]], z[idx[sub]]
+    parenchyma = t["liver"] * (1.0 + anat.liver_texture.sample(xs, ys, zs))
+    _paint(img, idx[sub], _ramp(raw[sub], edge_mm), parenchyma)
+    # Vessels inside and outside the liver, over the parenchyma.
     portal = vessels_sd(anat, x, y, z, "portal")
     hepatic = vessels_sd(anat, x, y, z, "hepatic")
-    idx = _box(x, y, z, *anat.liver_bounds())
-    xl, yl, zl = x[idx], y[idx], z[idx]
-    raw = _liver_sd_raw(anat, xl, yl, zl)
-    sub = np.flatnonzero(raw < 0.5 * edge_mm)
-    xs, ys, zs = xl[sub], yl[sub], zl[sub]
-    parenchyma = t["liver"] * (1.0 + 0.035 * anat.liver_texture.sample(xs, ys, zs))
-    if anat.liver_nodularity is not None:  # regenerative nodules: fine mottling of the parenchyma
-        parenchyma *= 1.0 + 0.07 * anat.liver_nodularity.sample(xs, ys, zs)
-    _paint(img, idx[sub], _ramp(raw[sub], edge_mm), parenchyma)
     for sd_vessel, name in ((portal, "portal"), (hepatic, "hepatic")):
         sub = np.flatnonzero(sd_vessel < 0.5 * edge_mm)
         _paint(img, sub, _ramp(sd_vessel[sub], edge_mm), t[name])
