@@ -251,12 +251,28 @@ def km_at(steps: dict[str, np.ndarray], t: ArrayLike) -> np.ndarray:
     return np.where(idx >= 0, steps["survival"][np.maximum(idx, 0)], 1.0)
 
 
-def _log_ci(survival: np.ndarray, var_log: np.ndarray, z: float) -> tuple[np.ndarray, np.ndarray]:
-    """survfit's default ``conf.type = "log"`` interval, upper limit capped at 1, NaN where S = 0."""
+def _log_ci(survival: np.ndarray, var_log: np.ndarray, z: float,
+            conf_type: str = "log") -> tuple[np.ndarray, np.ndarray]:
+    """survfit's pointwise CI of S(t) from the Greenwood variance of the cumulative hazard ``var_log``.
+
+    "log" (R's default): S exp(+-z se), upper capped at 1, NaN where S = 0; "log-log":
+    exp(-exp(log(-log S) +- z se / log S)), NaN where S is 0 or 1; "plain": S +- z S se clipped to [0, 1].
+    """
     se = np.sqrt(var_log)
     with np.errstate(divide="ignore", invalid="ignore"):
-        lower = np.where(survival > 0, survival * np.exp(-z * se), np.nan)
-        upper = np.where(survival > 0, np.minimum(1.0, survival * np.exp(z * se)), np.nan)
+        if conf_type == "log":
+            lower = np.where(survival > 0, survival * np.exp(-z * se), np.nan)
+            upper = np.where(survival > 0, np.minimum(1.0, survival * np.exp(z * se)), np.nan)
+        elif conf_type == "log-log":
+            ok = (survival > 0) & (survival < 1)
+            loglog, width = np.log(-np.log(survival)), z * se / np.log(survival)
+            lower = np.where(ok, np.exp(-np.exp(loglog - width)), np.nan)  # width < 0 as log S < 0
+            upper = np.where(ok, np.exp(-np.exp(loglog + width)), np.nan)
+        elif conf_type == "plain":
+            lower = np.clip(survival - z * se * survival, 0, 1)
+            upper = np.clip(survival + z * se * survival, 0, 1)
+        else:
+            raise SurvivalInputError("conf_type", f"must be 'log', 'log-log' or 'plain', got {conf_type!r}")
     return lower, upper
 
 
@@ -279,8 +295,10 @@ def _first_below_half(curve: np.ndarray, times: np.ndarray) -> float:
 
 
 def kaplan_meier(time: ArrayLike, event: ArrayLike, group: ArrayLike | None = None,
-                 times: Sequence[float] | None = None, conf_level: float = 0.95) -> KaplanMeier:
-    """Kaplan-Meier curves with log-transformed CIs and medians, as R ``survfit(Surv(time, event) ~ group)``.
+                 times: Sequence[float] | None = None, conf_level: float = 0.95,
+                 conf_type: str = "log") -> KaplanMeier:
+    """Kaplan-Meier curves with pointwise CIs and medians, as R ``survfit(Surv(time, event) ~ group,
+    conf.type = conf_type)`` ("log" by default, "log-log" or "plain").
 
     ``times`` asks for survival and numbers at risk at those times (``summary(fit, times, extend=TRUE)``),
     the figures printed under KM plots.
@@ -294,7 +312,7 @@ def kaplan_meier(time: ArrayLike, event: ArrayLike, group: ArrayLike | None = No
     for lev in levels:
         mask = g == lev
         s = km_steps(t[mask], e[mask])
-        lower, upper = _log_ci(s["survival"], s["var_log"], z)
+        lower, upper = _log_ci(s["survival"], s["var_log"], z, conf_type)
         label = None if group is None else lev
         tables.append(pd.DataFrame({"group": label, "time": s["time"], "n_risk": s["n_risk"].astype(int),
                                     "n_event": s["n_event"].astype(int), "n_censor": s["n_censor"].astype(int),
@@ -309,7 +327,7 @@ def kaplan_meier(time: ArrayLike, event: ArrayLike, group: ArrayLike | None = No
             idx = np.searchsorted(s["time"], request, side="right") - 1
             surv = np.where(idx >= 0, s["survival"][np.maximum(idx, 0)], 1.0)
             var = np.where(idx >= 0, s["var_log"][np.maximum(idx, 0)], 0.0)
-            lo, hi = _log_ci(surv, var, z)
+            lo, hi = _log_ci(surv, var, z, conf_type)
             cum_events = np.concatenate([[0.0], np.cumsum(s["n_event"])])[idx + 1]
             at_rows.append(pd.DataFrame({"group": label, "time": request,
                                          "n_risk": (t[mask][None, :] >= request[:, None]).sum(1),

@@ -243,3 +243,16 @@ def test_survival_nri_bootstrap_is_seeded(cohort):
     a = sv.survival_nri(cohort.time, cohort.status, cohort.risk2, cohort.risk, 12, n_boot=200, seed=3)
     b = sv.survival_nri(cohort.time, cohort.status, cohort.risk2, cohort.risk, 12, n_boot=200, seed=3)
     assert a == b and a.low < a.nri < a.high
+
+
+@requires_r
+@pytest.mark.parametrize("conf_type", ["log-log", "plain"])
+def test_kaplan_meier_other_interval_types_match_survfit(cohort, conf_type):
+    got = run_r(NA_TO_NAN + f"""
+        library(survival)
+        f <- survfit(Surv(time, status) ~ 1, data = d, conf.type = "{conf_type}", conf.int = 0.9)
+        out("lower", nan(f$lower)); out("upper", nan(f$upper))
+    """, d=cohort)
+    km = sv.kaplan_meier(cohort.time, cohort.status, conf_level=0.9, conf_type=conf_type).table
+    np.testing.assert_allclose(km.lower, got["lower"], atol=1e-12)
+    np.testing.assert_allclose(km.upper, got["upper"], atol=1e-12)
