@@ -250,7 +250,8 @@ def extract_cohort(
 def _run_pool(cases: list[Case], pending: dict[int, Path], params: Path, n_workers: int, finished: Any) -> None:
     """Run the pending extractions on worker processes; restart the pool if a worker dies (crash, out of memory)."""
     attempts = {index: 0 for index in pending}
-    todo = list(pending)
+    # largest first (file bytes as a proxy for work): fewer stragglers at the end of the run
+    todo = sorted(pending, key=lambda i: -(Path(cases[i].image).stat().st_size + Path(cases[i].mask).stat().st_size))
     context = multiprocessing.get_context("spawn")  # no fork: the parent may hold threads (ITK, torch)
     while todo:
         with ProcessPoolExecutor(n_workers, mp_context=context, initializer=_single_thread_settings) as pool:
