@@ -168,3 +168,14 @@ def test_nomogram_labels_never_overlap():
     assert_no_text_overlap(fig)
     assert numbers["predictors"]["number"]["values"] == ["1", "2", "3+"]
     assert len(numbers["predictors"]["alb"]["values"]) >= 2
+
+
+def test_patient_outside_the_axes_is_flagged(tmp_path):
+    nom = _hand_model()
+    patient = {"size": 12, "alb": 30, "child": "A"}  # size beyond the 1-9 cm axis
+    fig, numbers = nomogram_figure(nom, patient=patient)
+    render(fig, numbers, tmp_path, "nomogram_outside")
+    assert numbers["patient"]["outside_range"] == ["size"]
+    # Points extrapolate linearly, as reading the model off paper would if the axis went on.
+    assert numbers["patient"]["points"]["size"] == pytest.approx((12 - 1) * 12.5)
+    assert numbers["patient"]["probability"] == pytest.approx(nom.predict(patient))

@@ -35,7 +35,7 @@ def nomogram_figure(
     labels = dict(labels or {})
     rows = ["Points", *[labels.get(p.name, p.name) for p in nomogram.predictors], "Total points",
             "Linear predictor", probability_label or nomogram.outcome_label]
-    height = 0.42 * len(rows) + 0.5 + (0.3 if patient is not None else 0.0)
+    height = 0.42 * len(rows) + 0.5 + (0.45 if patient is not None else 0.0)
     fig = _style.new_figure(width_in, height)
     fig.set_layout_engine("none")  # placed by hand below: the point scale must know its width in inches
     title_in = max(_text_width_in(fig, r, 9) for r in rows) + 0.15
@@ -53,7 +53,7 @@ def nomogram_figure(
     ax_titles.set_xlim(0, 1)
     ax.set_xlim(-1, 101)
     char_units = char_in * 102 / plot_in  # width of one tick-label digit in points units
-    ax.set_ylim(-(len(rows) - 0.35 + (0.45 if patient is not None else 0.0)), 0.75)
+    ax.set_ylim(-(len(rows) - 0.35 + (0.8 if patient is not None else 0.0)), 0.75)
     numbers: dict = {"kind": nomogram.kind, "scale": nomogram.scale,
                      "max_total_points": nomogram.max_total_points, "predictors": {}}
 
@@ -102,15 +102,17 @@ def nomogram_figure(
     # Total points, linear predictor and probability share one scale: total points stretched so the
     # round end of the Total points axis sits at 100.
     n_pred = len(nomogram.predictors)
-    total_ticks = _nice(0.0, nomogram.max_total_points, 100.0, 5 * char_units, cover=True)
+    spacing = max(8.0, 5 * char_units)  # points between ticks, as on the predictor axes
+    total_ticks = _nice(0.0, nomogram.max_total_points, 100.0, spacing, cover=True)
     stretch = 100.0 / total_ticks[-1]
     axis_row(n_pred + 1, total_ticks * stretch, [f"{v:g}" for v in total_ticks], rows[n_pred + 1])
     lp_lo, lp_hi = nomogram.total_points_to_linear_predictor([0.0, nomogram.max_total_points])
-    lp_ticks = _nice(lp_lo, lp_hi, 100.0, 5 * char_units)
+    lp_ticks = _nice(lp_lo, lp_hi, 100.0, spacing)
     lp_pos = nomogram.linear_predictor_to_total_points(lp_ticks)
-    axis_row(n_pred + 2, lp_pos * stretch, [_fmt_tick(v) for v in lp_ticks], rows[n_pred + 2])
+    full = (0.0, nomogram.max_total_points * stretch)  # these lines span every attainable total
+    axis_row(n_pred + 2, lp_pos * stretch, [_fmt_tick(v) for v in lp_ticks], rows[n_pred + 2], extent=full)
     prob_vals, prob_pos = _probability_ticks(nomogram, stretch, char_units)
-    axis_row(n_pred + 3, prob_pos * stretch, [f"{v:g}" for v in prob_vals], rows[n_pred + 3])
+    axis_row(n_pred + 3, prob_pos * stretch, [f"{v:g}" for v in prob_vals], rows[n_pred + 3], extent=full)
     numbers["total_points_axis"] = total_ticks
     numbers["linear_predictor_axis"] = {"values": lp_ticks, "total_points": lp_pos}
     numbers["probability_axis"] = {"values": prob_vals, "total_points": prob_pos}
@@ -121,20 +123,34 @@ def nomogram_figure(
 
 def _mark_patient(ax, nomogram: Nomogram, patient, stretch: float, n_rows: int, outcome: str) -> dict:
     """Mark one patient's value on every row (a dot on the line, clear of the tick labels) and print
-    the total points and probability; returns their points, total, linear predictor and probability."""
+    the total points and probability; returns their points, total, linear predictor, probability and
+    the predictors whose value lies outside the drawn axis (extrapolated; the dot sits at the axis end,
+    hollow)."""
     pts = nomogram.points(patient)
     total = float(sum(pts.values()))
     prob = float(nomogram.total_points_to_probability(total))
     lp = float(nomogram.total_points_to_linear_predictor(total))
-    mark = dict(marker="o", color=_style.color(1), markersize=5, zorder=5, linestyle="none")
+    outside = []
     for row, p in enumerate(nomogram.predictors, start=1):
-        ax.plot([pts[p.name]], [-row], **mark)
+        lo, hi = sorted(nomogram.predictor_points(p.name, [p.low, p.high])) if not p.categorical else (0, 100)
+        inside = lo - 1e-9 <= pts[p.name] <= hi + 1e-9
+        if not inside:
+            outside.append(p.name)
+        _dot(ax, min(max(pts[p.name], lo), hi), -row, filled=inside)
     n_pred = len(nomogram.predictors)
     for row in (n_pred + 1, n_pred + 2, n_pred + 3):
-        ax.plot([total * stretch], [-row], **mark)
-    ax.text(50, -(n_rows - 1) - 0.7, f"Patient (dots): {total:.0f} total points; {outcome}: {prob:.2f}",
-            ha="center", va="top", fontsize=8, color=_style.color(1))
-    return {"points": pts, "total_points": total, "linear_predictor": lp, "probability": prob}
+        _dot(ax, min(max(total * stretch, 0.0), 100.0), -row, filled=not outside)
+    note = f"Patient (dots): {total:.0f} total points; {outcome}: {prob:.2f}"
+    if outside:
+        note += f"\nextrapolated beyond the axes (hollow dots): {', '.join(outside)}"
+    ax.text(50, -(n_rows - 1) - 0.7, note, ha="center", va="top", fontsize=8, color=_style.color(1))
+    return {"points": pts, "total_points": total, "linear_predictor": lp, "probability": prob,
+            "outside_range": outside}
+
+
+def _dot(ax, x: float, y: float, filled: bool) -> None:
+    ax.plot([x], [y], marker="o", color=_style.color(1), markerfacecolor=_style.color(1) if filled else "white",
+            markersize=5, zorder=5, linestyle="none")
 
 
 def _nice(lo: float, hi: float, length_units: float, min_spacing: float, cover: bool = False) -> np.ndarray:
@@ -161,7 +177,8 @@ def _continuous_ticks(lo: float, hi: float, length_units: float, char_units: flo
         return bool(np.all(np.diff(pos) >= (widths[1:] + widths[:-1]) / 2 + 2 * char_units))
 
     ticks = np.array([lo, hi])
-    for nbins in range(max(1, int(length_units / (2 * char_units))), 0, -1):
+    # At most one interval per 8 points (rms-like density), fewer where the labels would crowd.
+    for nbins in range(max(1, int(min(length_units / 8, length_units / (2 * char_units)))), 0, -1):
         candidate = _nice(lo, hi, length_units, length_units / nbins)
         if candidate.size and fits(candidate):
             ticks = candidate
