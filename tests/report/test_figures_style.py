@@ -18,8 +18,10 @@ def test_save_figure_writes_every_format_and_the_numbers(tmp_path):
     numbers["missing"] = np.nan
     paths = save_figure(fig, tmp_path / "sub" / "nomogram.png", numbers, formats=("png", "pdf", "svg"))
     assert [p.name for p in paths] == ["nomogram.png", "nomogram.pdf", "nomogram.svg", "nomogram.json"]
-    assert paths[1].read_bytes().startswith(b"%PDF")
-    assert b"<svg" in paths[2].read_bytes()[:2000]
+    pdf = paths[1].read_bytes()
+    assert pdf.startswith(b"%PDF") and b"/FontFile2" in pdf  # TrueType embedded: text stays editable
+    svg = paths[2].read_text()
+    assert "<svg" in svg and ">Total points<" in svg  # text kept as text, not paths
     saved = json.loads(paths[3].read_text())
     assert saved["missing"] is None
     assert saved["predictors"]["child"]["values"] == ["A", "B"]

@@ -123,7 +123,8 @@ def save_figure(
             raise InputError(path, f"unknown figure format {fmt!r}; use one of {', '.join(SAVE_FORMATS)}")
         out = stem.with_name(f"{stem.name}.{fmt}")
         out.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(out, format=fmt, dpi=dpi)
+        with matplotlib.rc_context(RC):  # font embedding (pdf/svg.fonttype) is read when saving
+            fig.savefig(out, format=fmt, dpi=dpi)
         written.append(out)
     if numbers is not None:
         out = stem.with_name(f"{stem.name}.json")
