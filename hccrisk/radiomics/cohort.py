@@ -13,12 +13,12 @@ import json
 import multiprocessing
 import os
 import tempfile
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, as_completed, wait
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Callable, Iterator
 
 import pandas as pd
 import radiomics
@@ -35,7 +35,6 @@ log = get_logger(__name__)
 
 CACHE_FORMAT = 1  # bump when the cached content changes meaning
 FAILURE_COLUMNS = ["case_id", "prefix", "image", "mask", "error"]
-_MAX_ATTEMPTS = 2  # an extraction running when a worker process died is retried once, then reported
 _THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS")
 
 
@@ -247,33 +246,61 @@ def extract_cohort(
     return features, failures
 
 
-def _run_pool(cases: list[Case], pending: dict[int, Path], params: Path, n_workers: int, finished: Any) -> None:
-    """Run the pending extractions on worker processes; restart the pool if a worker dies (crash, out of memory)."""
-    attempts = {index: 0 for index in pending}
+Job = Callable[[Case, Path], "tuple[dict[str, float] | None, str | None]"]
+Finished = Callable[[int, "dict[str, float] | None", "str | None"], None]
+
+
+def _spawn_pool(n_workers: int) -> ProcessPoolExecutor:
+    # spawn, not fork: the parent may hold threads (ITK, torch) that a forked child would inherit half-dead
+    return ProcessPoolExecutor(n_workers, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_single_thread_settings)
+
+
+def _run_pool(cases: list[Case], pending: dict[int, Path], params: Path, n_workers: int, finished: Finished,
+              job: Job = _extract_case) -> None:
+    """Run the pending extractions on worker processes, calling ``finished`` for each.
+
+    If a worker process dies (a crash in native code, the out-of-memory killer), the shared pool breaks and
+    the culprit is unknown; the extractions it left unfinished then run one process each, so only the one
+    that kills its process is reported as failed.
+    """
     # largest first (file bytes as a proxy for work): fewer stragglers at the end of the run
     todo = sorted(pending, key=lambda i: -(Path(cases[i].image).stat().st_size + Path(cases[i].mask).stat().st_size))
-    context = multiprocessing.get_context("spawn")  # no fork: the parent may hold threads (ITK, torch)
-    while todo:
-        with ProcessPoolExecutor(n_workers, mp_context=context, initializer=_single_thread_settings) as pool:
-            futures: dict[Future, int] = {pool.submit(_extract_case, cases[i], params): i for i in todo}
-            todo = []
-            running = set(futures)
-            while running:
-                done, running = wait(running, return_when=FIRST_COMPLETED)
-                for future in done:
-                    index = futures[future]
-                    try:
-                        features, error = future.result()
-                    except BrokenProcessPool:
-                        # which extraction killed the worker is unknown: every unfinished one counts an attempt
-                        attempts[index] += 1
-                        if attempts[index] < _MAX_ATTEMPTS:
-                            todo.append(index)
-                        else:
-                            finished(index, None, f"{cases[index].name}: the worker process died twice on this "
-                                                  "extraction (crash or out of memory)")
-                        continue
-                    finished(index, features, error)
+    unfinished: list[int] = []
+    with _spawn_pool(n_workers) as pool:
+        futures: dict[Future, int] = {pool.submit(job, cases[i], params): i for i in todo}
+        for future in as_completed(futures):
+            try:
+                features, error = future.result()
+            except BrokenProcessPool:
+                unfinished.append(futures[future])
+                continue
+            finished(futures[future], features, error)
+    if unfinished:
+        log.warning("radiomics: a worker process died; running the %d unfinished extraction(s) one process each",
+                    len(unfinished))
+        _run_isolated(cases, sorted(unfinished, key=todo.index), params, n_workers, finished, job)
+
+
+def _run_isolated(cases: list[Case], todo: list[int], params: Path, n_workers: int, finished: Finished,
+                  job: Job) -> None:
+    """Each extraction in its own single-use worker process (n_workers at a time): a death names its case."""
+    queue, active = list(todo), {}
+    while queue or active:
+        while queue and len(active) < n_workers:
+            index = queue.pop(0)
+            pool = _spawn_pool(1)
+            active[pool.submit(job, cases[index], params)] = (index, pool)
+        done, _ = wait(active, return_when=FIRST_COMPLETED)
+        for future in done:
+            index, pool = active.pop(future)
+            pool.shutdown(wait=True)
+            try:
+                features, error = future.result()
+            except BrokenProcessPool:
+                features, error = None, (f"{cases[index].name}: the worker process died during this extraction "
+                                         "(a crash in native code or out of memory)")
+            finished(index, features, error)
 
 
 def _assemble(cases: list[Case], results: dict[int, dict[str, float]]) -> pd.DataFrame:

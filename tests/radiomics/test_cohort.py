@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +11,7 @@ import pytest
 import SimpleITK as sitk
 
 from hccrisk.errors import InputError
-from hccrisk.radiomics import Case, PARAMS_DIR, extract, extract_cohort
+from hccrisk.radiomics import PARAMS_DIR, Case, cohort, extract, extract_cohort
 from tests.radiomics.images import disc_frame, sphere_case, write_case
 
 
@@ -122,3 +123,25 @@ def test_duplicate_case_is_an_input_error(tmp_path):
     with pytest.raises(InputError, match="case X AP: listed twice"):
         extract_cohort([Case("X", *paths, prefix="AP"), Case("X", *paths, prefix="AP")], "huang2022_ceus2d",
                        tmp_path / "cache", workers=1, progress=False)
+
+
+def _crash_on_c1(case: Case, params: Path):
+    """Worker job for the test below: the real extraction, except that C1's process dies (as a segfault would)."""
+    if case.case_id == "C1":
+        os._exit(3)
+    return cohort._extract_case(case, params)
+
+
+def test_a_dying_worker_process_fails_only_its_own_case(tmp_path):
+    cases = frame_cases(tmp_path / "img", 4)
+    results, errors = {}, {}
+
+    def finished(index, features, error):
+        (results if error is None else errors)[index] = features if error is None else error
+
+    cohort._run_pool(cases, dict.fromkeys(range(4), tmp_path), PARAMS_DIR / "huang2022_ceus2d.yaml", 2, finished,
+                     job=_crash_on_c1)
+    assert sorted(results) == [0, 2, 3] and list(errors) == [1]
+    assert "case C1: the worker process died during this extraction" in errors[1]
+    single = extract(sitk.ReadImage(str(cases[2].image)), sitk.ReadImage(str(cases[2].mask)), "huang2022_ceus2d")
+    assert results[2] == single.to_dict()
