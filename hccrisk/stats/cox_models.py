@@ -30,6 +30,8 @@ class CoxFit(Result):
     penalised fits (no valid Wald inference after shrinkage). ``log_likelihood`` is the partial
     log-likelihood (R ``fit$loglik[2]``), ``aic`` = -2 loglik + 2 * (number of covariates) as R
     ``AIC(coxph)``; ``concordance`` is Harrell's C of the linear predictor on the fitted data.
+    ``baseline`` (time, cumhaz) is the cumulative baseline hazard at the covariate ``means``, used by
+    ``predict_survival``.
     """
 
     table: pd.DataFrame
@@ -41,13 +43,30 @@ class CoxFit(Result):
     ties: str = "efron"
     penalizer: float = 0.0
     l1_ratio: float = 0.0
+    baseline: pd.DataFrame = field(default_factory=pd.DataFrame)
+    means: pd.Series = field(default_factory=pd.Series)
 
     def linear_predictor(self, df: pd.DataFrame) -> np.ndarray:
         """Uncentred linear predictor sum(coef * x) for the rows of ``df`` (n,); higher = higher hazard."""
         missing = [c for c in self.table.index if c not in df.columns]
         if missing:
             raise SurvivalInputError("df", f"lacks the model's covariates {missing}")
-        return df[list(self.table.index)].to_numpy(dtype=float) @ self.table["coef"].to_numpy()
+        values = df[list(self.table.index)].to_numpy(dtype=float)
+        if not np.all(np.isfinite(values)):
+            raise SurvivalInputError("df", "missing or infinite covariate values")
+        return values @ self.table["coef"].to_numpy()
+
+    def predict_survival(self, df: pd.DataFrame, times: Sequence[float]) -> np.ndarray:
+        """S(t | x) = exp(-H0(t) exp(b'(x - means))) for the rows of ``df`` at ``times``: (n, len(times)).
+
+        H0 is ``baseline.cumhaz`` (at the covariate means): Breslow's estimator, with Efron's tie
+        correction for Efron fits, as R ``survfit(coxph_fit, newdata)`` (ctype 2 / 1).
+        """
+        ts = np.asarray(times, dtype=float)
+        idx = np.searchsorted(self.baseline["time"].to_numpy(), ts, side="right") - 1
+        h0 = np.where(idx >= 0, self.baseline["cumhaz"].to_numpy()[np.maximum(idx, 0)], 0.0)
+        lp = self.linear_predictor(df) - float(self.means.to_numpy() @ self.table["coef"].to_numpy())
+        return np.exp(-np.outer(np.exp(lp), h0))
 
 
 def _design(df: pd.DataFrame, duration: str, event: str, covariates: Sequence[str]):
@@ -121,6 +140,16 @@ class _PartialLikelihood:
         hess = -((num2 / den[:, None, None]).sum(0) - mean.T @ mean)
         self._cache = (key, (ll, score, hess))
         return ll, score, hess
+
+    def baseline_cumhaz(self, beta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Distinct event times and cumulative baseline hazard at x = 0 (Breslow; Efron-corrected)."""
+        r = np.exp(self.x @ beta)
+        s0 = np.cumsum(r[::-1])[::-1][self.first]
+        d0 = np.zeros_like(s0)
+        np.add.at(d0, self.k_of_event, r[self.e])
+        steps = np.zeros_like(s0)
+        np.add.at(steps, self.rep, 1 / (s0[self.rep] - self.frac * d0[self.rep]))
+        return self.t[self.first], np.cumsum(steps)
 
     def loglike(self, beta: np.ndarray) -> float:
         return self._terms(beta)[0]
@@ -221,8 +250,10 @@ def cox_fit(df: pd.DataFrame, duration: str, event: str, covariates: Sequence[st
         beta, se = _penalised_newton(model, n, penalizer, l1_ratio, start), None
     ll = float(model.loglike(beta))
     c = harrell_c(t, e, x @ beta).c if np.any(beta != 0) else 0.5
+    event_times, cumhaz = model.baseline_cumhaz(beta)
     return CoxFit(_table(covariates, beta, se), ll, -2 * ll + 2 * p, n, int(e.sum()), float(c), ties,
-                  float(penalizer), float(l1_ratio))
+                  float(penalizer), float(l1_ratio), pd.DataFrame({"time": event_times, "cumhaz": cumhaz}),
+                  pd.Series(x.mean(0), index=covariates))
 
 
 @dataclass(frozen=True)

@@ -147,3 +147,20 @@ def test_cox_fit_rejects_bad_input(r_data):
         cm.cox_fit(lung, "time", "status", ["arm"])
     with pytest.raises(ValueError, match="Breslow"):
         cm.cox_fit(r_data["lung"], "time", "status", ["age"], penalizer=0.1)
+
+
+@requires_r
+@pytest.mark.parametrize("ties", ["efron", "breslow"])
+def test_predicted_survival_matches_survfit_coxph(r_data, ties):
+    lung = r_data["lung"]
+    cols = ["age", "sex", "ph.ecog", "wt.loss"]
+    new = lung.iloc[:5]
+    got = run_r(f"""
+        library(survival)
+        f <- coxph(Surv(time, status) ~ age + sex + ph.ecog + wt.loss, data = d, ties = "{ties}")
+        s <- summary(survfit(f, newdata = d[1:5, ]), times = c(30, 180, 365, 700))
+        out("surv", s$surv)
+    """, d=lung)
+    fit = cm.cox_fit(lung, "time", "status", cols, ties=ties)
+    pred = fit.predict_survival(new, [30, 180, 365, 700])
+    np.testing.assert_allclose(pred.ravel(), got["surv"], rtol=1e-7)  # R: times x subjects, column-major
