@@ -85,7 +85,8 @@ def _design(df: pd.DataFrame, duration: str, event: str, covariates: Sequence[st
     with_na = {c: int(n) for c, n in df[[duration, event, *covariates]].isna().sum().items() if n}
     if with_na:
         raise SurvivalInputError("df", f"missing values in {with_na}; use complete cases (df.dropna)")
-    t, e, x = check_survival(df[duration], df[event], covariates=df[covariates].to_numpy(dtype=float).reshape(len(df), -1))
+    x = df[covariates].to_numpy(dtype=float).reshape(len(df), -1)
+    t, e, x = check_survival(df[duration], df[event], covariates=x)
     return t, e, x
 
 
@@ -113,7 +114,8 @@ class _PartialLikelihood:
         self.k_of_event = np.searchsorted(event_times, self.t[self.e])
         self.rep = np.repeat(np.arange(event_times.size), self.d)  # one row per event
         start = np.repeat(np.cumsum(self.d) - self.d, self.d)
-        self.frac = (np.arange(self.rep.size) - start) / self.d[self.rep] if ties == "efron" else np.zeros(self.rep.size)
+        efron = ties == "efron"
+        self.frac = (np.arange(self.rep.size) - start) / self.d[self.rep] if efron else np.zeros(self.rep.size)
         self._cache: tuple[bytes, tuple] | None = None
 
     def _terms(self, beta: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
@@ -222,9 +224,11 @@ def cox_fit(df: pd.DataFrame, duration: str, event: str, covariates: Sequence[st
     if ties not in ("efron", "breslow"):
         raise SurvivalInputError("ties", f"must be 'efron' or 'breslow', got {ties!r}")
     if not (penalizer >= 0 and 0 <= l1_ratio <= 1):
-        raise SurvivalInputError("penalizer", f"need penalizer >= 0 and 0 <= l1_ratio <= 1, got {penalizer}, {l1_ratio}")
+        raise SurvivalInputError("penalizer", f"need penalizer >= 0 and 0 <= l1_ratio <= 1, "
+                                              f"got {penalizer}, {l1_ratio}")
     if penalizer > 0 and ties != "breslow":
-        raise SurvivalInputError("ties", "penalised Cox fits use Breslow ties (glmnet's convention); pass ties='breslow'")
+        raise SurvivalInputError("ties", "penalised Cox fits use Breslow ties (glmnet's convention); "
+                                         "pass ties='breslow'")
     covariates = list(covariates)
     t, e, x = _design(df, duration, event, covariates)
     if e.sum() == 0:

@@ -548,5 +548,6 @@ def survival_nri(time: ArrayLike, event: ArrayLike, risk_old: ArrayLike, risk_ne
         lo_hi = (np.nanpercentile(boots, [2.5, 97.5], axis=0) if n_boot > 0 and np.isfinite(boots).any()
                  else np.full((2, 2), np.nan))
         tot = np.nanpercentile(boots.sum(1), [2.5, 97.5]) if n_boot > 0 else np.full(2, np.nan)
-    return SurvivalNRI(float(ev + nonev), float(tot[0]), float(tot[1]), float(ev), float(nonev), float(lo_hi[0, 0]), float(lo_hi[1, 0]),
-                       float(lo_hi[0, 1]), float(lo_hi[1, 1]), float(up.mean()), float(down.mean()))
+    return SurvivalNRI(float(ev + nonev), float(tot[0]), float(tot[1]), float(ev), float(nonev),
+                       float(lo_hi[0, 0]), float(lo_hi[1, 0]), float(lo_hi[0, 1]), float(lo_hi[1, 1]),
+                       float(up.mean()), float(down.mean()))

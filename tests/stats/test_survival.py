@@ -170,7 +170,8 @@ def test_brier_score_is_grafs_ipcw_score(cohort):
     for k, h in enumerate(horizons):
         died, alive = (t <= h) & (d == 1), t > h
         with np.errstate(divide="ignore"):
-            hand = np.mean(np.where(died, pred[:, k] ** 2 / g_event, 0) + np.where(alive, (1 - pred[:, k]) ** 2 / g_t[k], 0))
+            hand = np.mean(np.where(died, pred[:, k] ** 2 / g_event, 0)
+                           + np.where(alive, (1 - pred[:, k]) ** 2 / g_t[k], 0))
         assert res.brier[k] == pytest.approx(hand, abs=1e-12)
     assert res.integrated == pytest.approx(np.trapezoid(res.brier, horizons) / (horizons[-1] - horizons[0]))
     km = sv.kaplan_meier(t, d, times=horizons).at_times.survival.to_numpy()
