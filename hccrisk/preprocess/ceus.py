@@ -312,7 +312,8 @@ def _write(out_dir: Path, arrays: dict, summary: dict) -> None:
     """Write ceus.npz and ceus.json atomically (a crash never leaves a half-written file)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     tmp = out_dir / ".ceus.tmp.npz"
-    np.savez_compressed(tmp, **arrays)
+    # Uncompressed: speckle compresses to only ~60% and zlib would cost more than the decoding.
+    np.savez(tmp, **arrays)
     os.replace(tmp, out_dir / "ceus.npz")
     tmp_json = out_dir / ".ceus.tmp.json"
     tmp_json.write_text(json.dumps(summary, indent=2, default=str))
