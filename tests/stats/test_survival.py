@@ -257,3 +257,31 @@ def test_kaplan_meier_other_interval_types_match_survfit(cohort, conf_type):
     km = sv.kaplan_meier(cohort.time, cohort.status, conf_level=0.9, conf_type=conf_type).table
     np.testing.assert_allclose(km.lower, got["lower"], atol=1e-12)
     np.testing.assert_allclose(km.upper, got["upper"], atol=1e-12)
+
+
+def test_accuracy_functions_reject_bad_input(cohort):
+    t, d = cohort.time, cohort.status
+    with pytest.raises(ValueError, match="fewer groups"):
+        sv.survival_calibration(t[:30], d[:30], np.linspace(0.1, 0.9, 30), 12.0, groups=10)
+    with pytest.raises(ValueError, match="probabilities"):
+        sv.survival_calibration(t, d, np.full(len(t), 1.5), 12.0)
+    with pytest.raises(ValueError, match="follow-up"):
+        sv.survival_nri(t, d, cohort.risk, cohort.risk2, t=1e6, n_boot=0)
+    with pytest.raises(ValueError, match="probabilities"):
+        sv.brier_survival(t, d, np.full((len(t), 1), np.nan), [12.0])
+    with pytest.raises(ValueError, match="at least two groups"):
+        sv.logrank(t, d, np.zeros(len(t)))
+
+
+@requires_r
+def test_logrank_and_km_with_string_groups_follow_r_factor_order(cohort):
+    arm = np.where(cohort.grp == 0, "SR", "RFA")
+    got = run_r("""
+        library(survival)
+        out("chisq", survdiff(Surv(time, status) ~ arm, data = d)$chisq)
+        out("median", summary(survfit(Surv(time, status) ~ arm, data = d))$table[, "median"])
+    """, d=cohort.assign(arm=arm))
+    assert sv.logrank(cohort.time, cohort.status, arm).chisq == pytest.approx(got["chisq"][0], abs=1e-8)
+    med = sv.kaplan_meier(cohort.time, cohort.status, arm).median
+    assert med.group.tolist() == ["RFA", "SR"]
+    np.testing.assert_allclose(med["median"], got["median"])
