@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from hccrisk.errors import InputError
@@ -41,11 +42,14 @@ def check_X_binary_y(estimator: Any, X: Any, y: Any, *, min_per_class: int = 2) 
         X, y = validate_data(estimator, X, y, dtype=np.float64, y_numeric=False)
     except ValueError as exc:
         raise EstimatorInputError(name, str(exc)) from None
+    kind = type_of_target(y)
+    if kind in ("continuous", "continuous-multioutput"):
+        raise EstimatorInputError(name, f"Unknown label type: {kind}; y must be a binary outcome")
     classes = np.unique(y)
     if len(classes) == 1:
         raise EstimatorInputError(name, f"y holds one class only ({classes[0]!r}); a binary outcome needs both")
     if len(classes) != 2:
-        raise EstimatorInputError(name, f"y must hold exactly two classes (a binary outcome); got {len(classes)}: {classes[:5]}")
+        raise EstimatorInputError(name, f"Only binary classification is supported: y must hold exactly two classes; got {len(classes)}: {classes[:5]}")
     counts = np.array([(y == c).sum() for c in classes])
     if counts.min() < min_per_class:
         raise EstimatorInputError(name, f"y needs at least {min_per_class} samples per class; got {dict(zip(classes.tolist(), counts.tolist()))}")

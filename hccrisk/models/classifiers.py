@@ -1,0 +1,58 @@
+"""The classifiers the papers compare (zhao2024: LR, SVM, kNN, XGBoost, MLP) behind one factory, and
+the usual radiomics pipeline (z-scoring with training statistics -> selectors -> classifier)."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from sklearn.base import BaseEstimator
+from sklearn.linear_model import LogisticRegression
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.neural_network import MLPClassifier
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import SVC
+
+from hccrisk.features._validation import EstimatorInputError
+
+__all__ = ["CLASSIFIERS", "make_classifier", "make_pipeline_model"]
+
+CLASSIFIERS = ("lr", "svm", "knn", "xgboost", "mlp")
+
+
+def make_classifier(name: str, random_state: int | None = None, **params: Any) -> BaseEstimator:
+    """An unfitted classifier with ``predict_proba``; ``params`` override the defaults below.
+
+    - "lr": ``LogisticRegression`` (L2, C=1; for the unpenalised score model use ``LinearScore``)
+    - "svm": ``SVC(kernel="rbf", probability=True)`` (Platt scaling by internal 5-fold CV)
+    - "knn": ``KNeighborsClassifier(n_neighbors=5)``
+    - "xgboost": ``xgboost.XGBClassifier`` (200 trees, depth 3, eta 0.05, subsample 0.8, 1 thread)
+    - "mlp": ``MLPClassifier`` (one hidden layer of 32, L2 alpha 1e-3, early stopping)
+    """
+    if name == "lr":
+        return LogisticRegression(**{"max_iter": 5000, "random_state": random_state, **params})
+    if name == "svm":
+        return SVC(**{"kernel": "rbf", "probability": True, "random_state": random_state, **params})
+    if name == "knn":
+        return KNeighborsClassifier(**{"n_neighbors": 5, **params})
+    if name == "xgboost":
+        from xgboost import XGBClassifier  # optional heavy import only when asked for
+
+        defaults = {"n_estimators": 200, "max_depth": 3, "learning_rate": 0.05, "subsample": 0.8,
+                    "n_jobs": 1, "random_state": 0 if random_state is None else random_state, "eval_metric": "logloss"}
+        return XGBClassifier(**{**defaults, **params})
+    if name == "mlp":
+        defaults = {"hidden_layer_sizes": (32,), "alpha": 1e-3, "max_iter": 2000, "early_stopping": True,
+                    "random_state": random_state}
+        return MLPClassifier(**{**defaults, **params})
+    raise EstimatorInputError("classifier", f"unknown name {name!r}; choose one of {CLASSIFIERS}")
+
+
+def make_pipeline_model(selectors: Sequence[tuple[str, BaseEstimator]], classifier: str | BaseEstimator = "lr",
+                        random_state: int | None = None) -> Pipeline:
+    """``Pipeline``: StandardScaler (training mean/SD only) -> ``selectors`` (name, selector) in order
+    -> ``classifier`` (a ``make_classifier`` name or an estimator). DataFrames stay DataFrames between
+    steps, so the selected feature names can be read from the fitted steps."""
+    clf = make_classifier(classifier, random_state) if isinstance(classifier, str) else classifier
+    pipe = Pipeline([("scale", StandardScaler()), *selectors, ("classifier", clf)])
+    return pipe.set_output(transform="pandas")
