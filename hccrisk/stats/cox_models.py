@@ -87,6 +87,9 @@ def _design(df: pd.DataFrame, duration: str, event: str, covariates: Sequence[st
         raise SurvivalInputError("df", f"missing values in {with_na}; use complete cases (df.dropna)")
     x = df[covariates].to_numpy(dtype=float).reshape(len(df), -1)
     t, e, x = check_survival(df[duration], df[event], covariates=x)
+    constant = [c for c, sd in zip(covariates, x.std(0)) if sd == 0]
+    if constant:
+        raise SurvivalInputError("covariates", f"{constant} take a single value: no effect can be estimated")
     return t, e, x
 
 

@@ -142,6 +142,9 @@ def test_cox_fit_rejects_bad_input(r_data):
     lung.loc[3, "age"] = np.nan
     with pytest.raises(ValueError, match="missing values"):
         cm.cox_fit(lung, "time", "status", ["age"])
+    lung["one"] = 1.0
+    with pytest.raises(ValueError, match="single value"):
+        cm.cox_fit(lung, "time", "status", ["one"])
     lung["arm"] = "A"
     with pytest.raises(ValueError, match="not numeric"):
         cm.cox_fit(lung, "time", "status", ["arm"])
