@@ -25,6 +25,12 @@ out <- function(name, x) cat("OUT", name, paste(formatC(as.numeric(x), digits = 
 """
 
 
+def _number(text: str) -> float:
+    """R's printed number; NA / NaN / Inf as float."""
+    text = text.strip()
+    return float("nan") if text in ("NA", "NaN") else float(text)
+
+
 def run_r(code: str, **frames: pd.DataFrame) -> dict[str, np.ndarray]:
     """Run R ``code`` with ``frames`` loaded as data.frames; return the ``out()`` values."""
     if RSCRIPT is None:
@@ -44,5 +50,5 @@ def run_r(code: str, **frames: pd.DataFrame) -> dict[str, np.ndarray]:
     for line in proc.stdout.splitlines():
         if line.startswith("OUT "):
             _, name, values = line.split(" ", 2)
-            result[name] = np.array([float(v) for v in values.strip().split(",") if v], dtype=float)
+            result[name] = np.array([_number(v) for v in values.strip().split(",") if v], dtype=float)
     return result
