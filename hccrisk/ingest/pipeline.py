@@ -30,7 +30,7 @@ from hccrisk.preprocess.ceus import Injection
 
 log = get_logger(__name__)
 MARKER = "ingest.json"
-REQUIRED_MRI_PHASES = ("AP", "PVP", "DP")  # T2 is used when present (chen2025) but not required
+REQUIRED_MRI_PHASES = ("AP", "PVP", "DP")  # the papers' contrast phases; T2 (chen2025 only) is optional
 
 
 @dataclass(frozen=True)
@@ -110,8 +110,21 @@ def ingest_patient(patient_id: str, series: list[Series], out_dir: Path,
             fail(exc, "ceus")
     if any(s.modality == "MR" for s in series):
         try:
-            _ingest_mri(patient_id, mri_phases, out_dir)
+            summary = _ingest_mri(patient_id, mri_phases, out_dir)
             outcome.outputs.append("mri/mri.json")
+            for phase in [p for p in REQUIRED_MRI_PHASES if p not in mri_phases]:
+                outcome.problems.append(problem_row(patient_id, MissingDataError(
+                    f"patient {patient_id} MRI", f"missing phase {phase}: no MR series matched by "
+                                                 "description or timing; the other phases were ingested")))
+            for phase, record in summary.get("phases", {}).items():
+                if record.get("status") == "error" and phase in mri_phases:
+                    uid = mri_phases[phase].series_uid
+                    d = decisions[uid]
+                    decisions[uid] = Decision(d.series, d.role, False, f"{d.reason}; selected, but "
+                                                                       f"ingest failed: {record.get('problem')}")
+            for item in summary.get("problems", []):
+                outcome.problems.append({"patient_id": patient_id, "path": item.get("where", ""),
+                                         "problem": item.get("problem", "")})
         except InputError as exc:
             fail(exc, "mri")
     if not ceus_series and not mri_phases and outcome.status == "done":
@@ -121,18 +134,19 @@ def ingest_patient(patient_id: str, series: list[Series], out_dir: Path,
     return outcome
 
 
-def _ingest_mri(patient_id: str, phases: dict[str, Series], out_dir: Path) -> None:
-    missing = [p for p in REQUIRED_MRI_PHASES if p not in phases]
-    if missing:
-        raise MissingDataError(f"patient {patient_id} MRI", f"missing phase {', '.join(missing)}: no MR "
-                                                            "series matched by description or timing")
+def _ingest_mri(patient_id: str, phases: dict[str, Series], out_dir: Path) -> dict:
+    """Hand the selected series to hccrisk.preprocess.mri; AP (the registration reference) is required."""
+    if "AP" not in phases:
+        raise MissingDataError(f"patient {patient_id} MRI", "missing phase AP: no MR series matched by "
+                                                            "description or timing (AP is the registration "
+                                                            "reference, so no MRI phase was ingested)")
     try:
         from hccrisk.preprocess.mri import ingest_mri
     except ImportError as exc:
         raise InputError(f"patient {patient_id} MRI", f"MRI preprocessing is not available ({exc})") \
             from None
     phase_files = {p: [i.path for i in phases[p].instances] for p in MRI_PHASES if p in phases}
-    ingest_mri(phase_files, out_dir)
+    return ingest_mri(phase_files, out_dir)
 
 
 def _run_one(patient_id: str, series: list[Series], out_dir: Path,

@@ -145,9 +145,9 @@ def test_unreadable_transfer_syntax(tmp_path):
     assert _problem_for(out, path.name).startswith("unreadable transfer syntax MPEG2")
 
 
-def test_missing_mri_phase(tmp_path):
+def test_missing_mri_arterial_phase(tmp_path):
     _good(tmp_path / "in")
-    for desc, sec in (("T1 ART", 25), ("T1 PVP", 70)):
+    for desc, sec in (("T1 PVP", 70), ("T1 DELAY", 180)):
         uid = generate_uid()
         write_mr_slice(tmp_path / "in" / "MRI" / uid, patient_id="MR1", series_uid=uid, description=desc,
                        acquired=INJECTION + timedelta(seconds=sec))
@@ -155,9 +155,10 @@ def test_missing_mri_phase(tmp_path):
     ingest(tmp_path / "in", out, workers=1, progress=False)
     _assert_good_done(out)
     problem = [r for r in _rows(out / "problems.csv") if r["patient_id"] == "MR1"][0]
-    assert problem["path"] == "patient MR1 MRI" and problem["problem"].startswith("missing phase DP")
-    assert {r["role"] for r in _rows(out / "manifest.csv") if r["patient_id"] == "MR1"} == {"mri:AP",
-                                                                                           "mri:PVP"}
+    assert problem["path"] == "patient MR1 MRI" and problem["problem"].startswith("missing phase AP")
+    rows = [r for r in _rows(out / "manifest.csv") if r["patient_id"] == "MR1"]
+    assert {(r["role"], r["used"]) for r in rows} == {("mri:PVP", "0"), ("mri:DP", "0")}
+    assert not (out / "MR1" / "mri").exists()
 
 
 def test_cli_ingest_options_and_bad_option(tmp_path):

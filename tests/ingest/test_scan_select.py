@@ -37,7 +37,9 @@ def test_scan_of_a_missing_folder_is_an_input_error(tmp_path):
     ("T1_VIBE_FS_ART_30s", "AP"), ("Ax LAVA Arterial", "AP"), ("eTHRIVE late arterial", "AP"),
     ("HAP", "AP"), ("t1_fl3d_PVP", "PVP"), ("Portal Venous 70s", "PVP"), ("AX DYN PH2", "PVP"),
     ("VIBE DELAY 3min", "DP"), ("Equilibrium", "DP"), ("LAVA 3 min", "DP"), ("T2 HASTE", "T2"),
-    ("Ax T2 FS BLADE", "T2"), ("SSFSE T2", "T2"),
+    ("Ax T2 FS BLADE", "T2"), ("SSFSE T2", "T2"), ("t1_vibe_fs_tra_pv", "PVP"), ("T2W_SPAIR", "T2"),
+    ("Ax T2 FRFSE FS", "T2"), ("e-THRIVE DELAY 3min", "DP"), ("AX DYN 180s", "DP"),
+    ("t1_vibe_fs_tra_dyn_3min", "DP"), ("Ax LAVA-Flex ART", "AP"),
     ("T1 pre", None), ("Localizer", None), ("Ax T2* GRE", None), ("DWI b800", None),
     ("VIBE DIXON ART F", None), ("MAP", None), ("ART PVP", None),
 ])
