@@ -100,3 +100,18 @@ def test_ceus_selection_prefers_contrast_cines_and_skips_stills(tmp_path):
     why = {d.series.series_uid: d.reason for d in decisions}
     assert why["1.9.2"] == "single-frame US images, not a cine"
     assert "without contrast" in why["1.9.3"]
+
+
+def test_dicomdir_is_an_index_not_an_image(tmp_path):
+    import pydicom
+    from pydicom.fileset import FileSet
+
+    src = write_us_clip(tmp_path / "src.dcm", n_frames=5, series_uid="1.9.7")
+    ds = pydicom.dcmread(src)
+    ds.StudyTime, ds.StudyID, ds.SeriesNumber, ds.InstanceNumber = "103000", "1", 1, 1
+    fs = FileSet()
+    fs.add(ds)
+    fs.write(tmp_path / "media")
+    assert (tmp_path / "media" / "DICOMDIR").exists()
+    found = scan(tmp_path / "media")
+    assert [i.series_uid for i in found.instances] == ["1.9.7"] and found.errors == []
