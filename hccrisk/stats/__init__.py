@@ -14,4 +14,5 @@ from hccrisk.stats.reclassification import *  # noqa: F401,F403
 from hccrisk.stats.regression import *  # noqa: F401,F403
 from hccrisk.stats.roc import *  # noqa: F401,F403
 from hccrisk.stats.survival import *  # noqa: F401,F403
+from hccrisk.stats.survival_accuracy import *  # noqa: F401,F403
 from hccrisk.stats.tables import *  # noqa: F401,F403

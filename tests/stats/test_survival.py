@@ -1,10 +1,10 @@
-"""hccrisk.stats.survival against R survival 3.5 (and scikit-survival / hand computations)."""
+"""hccrisk.stats.survival and survival_accuracy against R survival 3.5 (and scikit-survival / hand computations)."""
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from hccrisk.stats import survival as sv
+from hccrisk import stats as sv  # the public API (survival + survival_accuracy)
 from tests.stats.rref import requires_r, run_r
 
 # rref's out() cannot parse R's NA; NaN round-trips (float("NaN")), so R code here maps NA -> NaN.
