@@ -16,8 +16,9 @@ def ingest_command(
                                                 "problems.csv)."),
     injection_time: str = typer.Option(None, "--injection-time",
                                        help="CEUS injection: clock time HH:MM:SS[.f] (date of the "
-                                            "first clip) or offset from the first frame, e.g. -4.5s. "
-                                            "Default: ContrastBolusStartTime, else the first frame."),
+                                            "first clip), offset from the first frame (e.g. -4.5s), or "
+                                            "a CSV with columns patient_id, injection_time. Default: "
+                                            "ContrastBolusStartTime, else the first frame."),
     contrast_region: str = typer.Option("auto", "--contrast-region",
                                         help="Dual display: auto (largest rise after injection), "
                                              "left, right, or N (0-based item of the Sequence of "
@@ -28,15 +29,19 @@ def ingest_command(
     """Ingest every patient under DICOM_DIR (docs/ingest.md)."""
     from hccrisk.errors import InputError
     from hccrisk.ingest.pipeline import IngestOptions, ingest
-    from hccrisk.preprocess.ceus import parse_injection
+    from hccrisk.preprocess.ceus import parse_injection, read_injection_table
 
     try:
         region = contrast_region.strip().lower()
         if region not in ("auto", "left", "right") and not region.isdigit():
             raise InputError("--contrast-region", f"'{contrast_region}' is not auto, left, right or a "
                                                   "region number")
-        options = IngestOptions(injection=parse_injection(injection_time) if injection_time else None,
-                                contrast_region=region)
+        single, table = None, {}
+        if injection_time and injection_time.lower().endswith(".csv"):
+            table = read_injection_table(injection_time)
+        elif injection_time:
+            single = parse_injection(injection_time)
+        options = IngestOptions(injection=single, contrast_region=region, injection_by_patient=table)
         result = ingest(dicom_dir, out, options, workers=workers or None, force=force)
     except InputError as exc:
         typer.echo(f"error: {exc}", err=True)

@@ -23,6 +23,9 @@ _FRAME_TIME = 0x00181063
 _FRAME_TIME_VECTOR = 0x00181065
 _CM = 3  # PhysicalUnitsX/YDirection code for centimetres
 _SPATIAL_2D = 1  # RegionSpatialFormat: 2D (tissue or flow image)
+_IMAGE_DATA_TYPES = (0, 1)  # RegionDataType: none given, tissue (not colour flow, Doppler, colour bars)
+_GRAY = ("MONOCHROME1", "MONOCHROME2")
+_COLOUR = ("RGB", "YBR_FULL", "YBR_FULL_422", "YBR_PARTIAL_420", "YBR_ICT", "YBR_RCT")
 # Faster decoders where several are installed (measured on 420x864 frames: pyjpegls 10 ms vs
 # pylibjpeg 44 ms per JPEG-LS frame; Pillow 28 ms vs pylibjpeg 40 ms per JPEG baseline frame).
 _PREFERRED_PLUGIN = {
@@ -145,7 +148,8 @@ def ultrasound_regions(ds: Dataset, path: Path | str) -> tuple[UltrasoundRegion,
 
 def image_regions(clip: Clip) -> list[UltrasoundRegion]:
     """The regions that hold a 2D image with a physical pixel size (tissue/contrast displays)."""
-    return [r for r in clip.regions if r.spatial_format == _SPATIAL_2D and r.spacing_mm is not None]
+    return [r for r in clip.regions if r.spatial_format == _SPATIAL_2D and r.spacing_mm is not None
+            and r.data_type in _IMAGE_DATA_TYPES]
 
 
 def check_decodable(transfer_syntax: str, path: Path | str) -> None:
@@ -178,23 +182,30 @@ def read_clip(path: Path | str) -> Clip:
     ds = pydicom.dcmread(path, stop_before_pixels=True)
     ts = str(ds.file_meta.get("TransferSyntaxUID", ""))
     check_decodable(ts, path)
+    photometric = str(ds.get("PhotometricInterpretation", ""))
+    if photometric not in _GRAY + _COLOUR:
+        raise InputError(path, f"unsupported Photometric Interpretation {photometric!r} (grayscale, RGB "
+                               "or YBR expected)")
     offsets, source = frame_offsets_s(ds, path)
     return Clip(
         path=path, sop_uid=str(ds.SOPInstanceUID), n_frames=int(ds.get("NumberOfFrames") or 1),
         rows=int(ds.Rows), columns=int(ds.Columns), start=_acquired(ds), offsets_s=offsets,
         timing_source=source, regions=ultrasound_regions(ds, path),
-        photometric=str(ds.get("PhotometricInterpretation", "")),
+        photometric=photometric,
         transfer_syntax=ts, manufacturer=str(ds.get("Manufacturer", "") or ""),
         bits_stored=int(ds.get("BitsStored") or 8),
     )
 
 
-def to_gray_uint8(pixels: np.ndarray, bits_stored: int) -> np.ndarray:
+def to_gray_uint8(pixels: np.ndarray, bits_stored: int, invert: bool = False) -> np.ndarray:
     """Grayscale uint8 of a decoded (rows, cols) or RGB (rows, cols, 3) array.
 
     RGB uses ITU-R BT.601 luma (0.299 R + 0.587 G + 0.114 B), the Y of YBR_FULL, so a gray image
     stored as RGB or YBR comes back unchanged. Samples over 8 bits are shifted down to 8.
+    ``invert`` (MONOCHROME1) makes the lowest value white, as displayed.
     """
+    if invert:
+        return 255 - to_gray_uint8(pixels, bits_stored)
     if pixels.ndim == 3:
         rgb = pixels.astype(np.float32)
         gray = rgb[..., 0] * 0.299 + rgb[..., 1] * 0.587 + rgb[..., 2] * 0.114
@@ -226,7 +237,8 @@ def decode_regions(clip: Clip, frames: list[int], regions: list[UltrasoundRegion
             for k, pixels in enumerate(pydicom.pixels.iter_pixels(clip.path, indices=wanted,
                                                                   decoding_plugin=plugin)):
                 for j, region in enumerate(regions):
-                    decoded[j][k] = to_gray_uint8(region.crop(pixels), clip.bits_stored)
+                    decoded[j][k] = to_gray_uint8(region.crop(pixels), clip.bits_stored,
+                                                  invert=clip.photometric == "MONOCHROME1")
             break
         except Exception as exc:  # decoder errors have many types; name the file and the cause
             if plugin:  # the preferred plugin failed: let pydicom pick from all installed ones

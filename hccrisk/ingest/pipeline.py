@@ -39,6 +39,10 @@ class IngestOptions:
 
     injection: Injection | None = None
     contrast_region: str = "auto"
+    injection_by_patient: dict[str, Injection] = field(default_factory=dict)  # wins over `injection`
+
+    def injection_for(self, patient_id: str) -> Injection | None:
+        return self.injection_by_patient.get(patient_id, self.injection)
 
 
 @dataclass
@@ -104,7 +108,8 @@ def ingest_patient(patient_id: str, series: list[Series], out_dir: Path,
         try:
             from hccrisk.preprocess.ceus import ingest_ceus
 
-            ingest_ceus(paths, out_dir, options.injection, options.contrast_region, bolus_start=bolus)
+            ingest_ceus(paths, out_dir, options.injection_for(patient_id), options.contrast_region,
+                        bolus_start=bolus)
             outcome.outputs += ["ceus.npz", "ceus.json"]
         except InputError as exc:
             fail(exc, "ceus")

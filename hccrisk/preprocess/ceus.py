@@ -65,6 +65,30 @@ def parse_injection(text: str) -> Injection:
                                          "nor an offset in seconds such as -4.5s")
 
 
+def read_injection_table(path: Path | str) -> dict[str, Injection]:
+    """Per-patient injection times from a CSV with columns ``patient_id`` and ``injection_time``
+    (each value as :func:`parse_injection` reads it; an empty cell means "not given")."""
+    import csv
+
+    path = Path(path)
+    try:
+        with open(path, newline="") as fh:
+            rows = list(csv.DictReader(fh))
+    except OSError as exc:
+        raise InputError(path, f"cannot read the injection-time table ({exc.strerror})") from None
+    if not rows or not {"patient_id", "injection_time"} <= set(rows[0]):
+        raise InputError(path, "an injection-time table needs the columns patient_id, injection_time")
+    table = {}
+    for line, row in enumerate(rows, start=2):
+        value = (row["injection_time"] or "").strip()
+        if value:
+            try:
+                table[row["patient_id"].strip()] = parse_injection(value)
+            except InputError as exc:
+                raise InputError(f"{path} line {line}", exc.problem) from None
+    return table
+
+
 @dataclass
 class Timeline:
     """The 2 fps samples and the stored frame each one takes (clip -1 / frame -1 in gaps)."""

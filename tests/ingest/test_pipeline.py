@@ -4,6 +4,7 @@ input named with its file while the other patients go on."""
 from __future__ import annotations
 
 import csv
+import json
 import logging
 import shutil
 from datetime import timedelta
@@ -189,3 +190,35 @@ def test_patient_id_never_logged_even_in_problem_paths(tmp_path, caplog):
     logged = "\n".join(r.getMessage() for r in caplog.records)
     assert pseudonym(pid) in logged and pid not in logged
     shutil.rmtree(tmp_path / "in")
+
+
+def test_cli_per_patient_injection_table(tmp_path):
+    from hccrisk.cli import _register, app
+
+    _register()
+    _good(tmp_path / "in", "GOOD1")
+    _good(tmp_path / "in", "GOOD2")
+    table = tmp_path / "inj.csv"
+    table.write_text("patient_id,injection_time\nGOOD1,-3s\nGOOD2,\n")
+    res = CliRunner().invoke(app, ["ingest", str(tmp_path / "in"), "--out", str(tmp_path / "out"),
+                                   "--injection-time", str(table), "--workers", "1"])
+    assert res.exit_code == 0, res.output
+    one = json.loads((tmp_path / "out" / "GOOD1" / "ceus.json").read_text())["injection"]["source"]
+    two = json.loads((tmp_path / "out" / "GOOD2" / "ceus.json").read_text())["injection"]["source"]
+    assert one == "--injection-time (-3 s from the first frame)" and two == "first frame of the first clip"
+    table.write_text("patient_id,injection_time\nGOOD1,soon\n")
+    res = CliRunner().invoke(app, ["ingest", str(tmp_path / "in"), "--out", str(tmp_path / "o2"),
+                                   "--injection-time", str(table)])
+    assert res.exit_code == 2 and "inj.csv line 2: 'soon' is neither" in res.output
+
+
+def test_palette_colour_clip_is_refused_by_name(tmp_path):
+    _good(tmp_path / "in")
+    path = write_us_clip(tmp_path / "in" / "pal.dcm", patient_id="PAL", n_frames=300, frame_time_ms=500.0)
+    ds = pydicom.dcmread(path)
+    ds.PhotometricInterpretation = "PALETTE COLOR"
+    ds.save_as(path)
+    out = tmp_path / "out"
+    ingest(tmp_path / "in", out, workers=1, progress=False)
+    _assert_good_done(out)
+    assert _problem_for(out, "pal.dcm").startswith("unsupported Photometric Interpretation 'PALETTE COLOR'")

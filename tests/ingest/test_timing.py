@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pydicom
 import pytest
@@ -148,3 +150,30 @@ def test_pydicom_reads_only_asked_frames_in_order(tmp_path):
     path = write_us_clip(tmp_path / "c.dcm", n_frames=12)
     got = [int(f[12, 100]) for f in pydicom.pixels.iter_pixels(path, indices=[2, 5, 11])]
     assert got == [2, 5, 11]
+
+
+def test_gray_conversion_of_rgb_high_bit_and_monochrome1():
+    from hccrisk.dicom.us import to_gray_uint8
+
+    rgb = np.zeros((2, 2, 3), np.uint8)
+    rgb[0, 0] = (255, 0, 0)
+    rgb[1, 1] = (77, 77, 77)
+    gray = to_gray_uint8(rgb, 8)
+    assert gray[0, 0] == 76 and gray[1, 1] == 77 and gray.dtype == np.uint8
+    assert to_gray_uint8(np.array([[4095, 16]], np.uint16), 12).tolist() == [[255, 1]]
+    assert to_gray_uint8(np.array([[0, 200]], np.uint8), 8, invert=True).tolist() == [[255, 55]]
+
+
+def test_only_2d_tissue_regions_with_a_size_are_image_regions():
+    from hccrisk.dicom.us import Clip, image_regions
+
+    ds = Dataset()
+    ds.Rows, ds.Columns = 100, 200
+    flow, bar, no_size = region_item((0, 0, 50, 50)), region_item((60, 0, 70, 50)), region_item((80, 0, 99, 50))
+    flow.RegionDataType = 2  # colour flow
+    bar.RegionDataType = 0x0E  # colour bar
+    no_size.PhysicalUnitsXDirection = 0
+    ds.SequenceOfUltrasoundRegions = Sequence([flow, bar, no_size, region_item((100, 0, 199, 99))])
+    clip = Clip(Path("x"), "1", 1, 100, 200, None, np.zeros(1), "FrameTime", ultrasound_regions(ds, "x"),
+                "MONOCHROME2", "", "", 8)
+    assert [r.index for r in image_regions(clip)] == [3]
