@@ -22,7 +22,7 @@ def synth_command(
                                       "independent of images and clinical values."),
     modality: str = typer.Option("both", "--modality", help="ceus, mri or both."),
     realistic: bool = typer.Option(False, "--realistic",
-                                   help="Full-resolution frames and slices, 10-25 fps (benchmarks; "
+                                   help="Full-resolution frames and slices, 15-25 fps (benchmarks; "
                                         "use with --patients 1)."),
     workers: int = typer.Option(0, "--workers", min=0, help="Parallel patients (0: all cores)."),
 ) -> None:

@@ -1,15 +1,14 @@
 """CEUS writer: US Multi-frame Image Storage objects as scanners write them, plus per-frame
 ground-truth tumour boxes.
 
-Vendor quirks (see docs/synthetic.md, "CEUS objects"):
+Vendor quirks (fps: default / realistic; details in docs/synthetic.md, "CEUS"):
 
-====== ======= ======== ======================== ============= ============================= =========
-vendor colour  display  transfer syntax          frame timing  clips                         fps d/r
-====== ======= ======== ======================== ============= ============================= =========
-A      RGB     dual     JPEG baseline YBR_422    Frame Time    0-75 s + 4 short; 1 series/clip  3 / 15
-B      MONO2   single   explicit LE (d) / JPEG-LS Frame Time V. 0-62 s + 4 short; 1 series      4 / 20
-C      MONO2   dual     JPEG-LS near-lossless    Frame Time    one clip -3..360 s; bolus time    2 / 10
-====== ======= ======== ======================== ============= ============================= =========
+- A: RGB (contrast gold-tinted), dual display, JPEG baseline YBR_FULL_422, Frame Time, a 0-75 s clip
+  plus 4 short later clips, one series per clip; 3 / 18 fps.
+- B: MONOCHROME2, single display, uncompressed (default) or JPEG-LS lossless (realistic), Frame Time
+  Vector with jitter, a 0-62 s clip plus 4 short later clips in one series; 4 / 25 fps.
+- C: MONOCHROME2, dual display, JPEG-LS near-lossless, Frame Time, one clip from -3 s to 360 s with
+  Contrast Bolus Start Time; 2 / 15 fps.
 
 t = 0 (injection) is the first frame of the first clip (A, B); C starts recording 3 s earlier and
 writes ContrastBolusStartTime = injection time. Dual display: B-mode region left, contrast right.
@@ -75,11 +74,11 @@ class Vendor:
 
 VENDORS: dict[str, Vendor] = {
     "A": Vendor(True, True, {"default": JPEGBaseline8Bit, "realistic": JPEGBaseline8Bit},
-                {"default": 3.0, "realistic": 15.0}, 75.0, False, 0.0, True),
+                {"default": 3.0, "realistic": 18.0}, 75.0, False, 0.0, True),
     "B": Vendor(False, False, {"default": ExplicitVRLittleEndian, "realistic": JPEGLSLossless},
-                {"default": 4.0, "realistic": 20.0}, 62.0, True, 0.0, False),
+                {"default": 4.0, "realistic": 25.0}, 62.0, True, 0.0, False),
     "C": Vendor(False, True, {"default": JPEGLSNearLossless, "realistic": JPEGLSNearLossless},
-                {"default": 2.0, "realistic": 10.0}, None, False, 3.0, False),
+                {"default": 2.0, "realistic": 15.0}, None, False, 3.0, False),
 }
 JPEGLS_NEAR = 2  #: near-lossless JPEG-LS: every pixel within +-2 of the original
 LATER_CLIP_STARTS_S = (95.0, 150.0, 240.0, 330.0)
@@ -111,7 +110,8 @@ def clip_schedule(vendor: Vendor, size: str, rng: np.random.Generator) -> list[C
         else:
             inc = np.full(n, round(1000.0 / fps, 3))
         offsets = np.cumsum(inc) - inc[0] if vendor.frame_time_vector else np.arange(n) * inc[0]
-        clips.append(Clip(start, inc, start + offsets / 1000.0))
+        keep = start + offsets / 1000.0 <= stop + 1e-9  # rounded frame times must not run past stop
+        clips.append(Clip(start, inc[keep], start + offsets[keep] / 1000.0))
     return clips
 
 

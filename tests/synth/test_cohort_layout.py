@@ -55,6 +55,6 @@ def test_clip_schedules_keep_the_phase_structure(vendor, size):
     if v.first_clip_s is not None:
         assert 60.0 <= clips[0].times_s[-1] <= 90.0 and len(clips) == 5
     if size == "realistic":
-        assert 10.0 <= v.fps[size] <= 25.0
+        assert 15.0 <= v.fps[size] <= 25.0
     rates = {VENDORS[k].fps[size] for k in VENDORS}
     assert len(rates) == len(VENDORS)  # frame rates differ by vendor
