@@ -55,17 +55,23 @@ def write_mri_study(
         raise ValueError(f"unknown size {size!r}; expected one of {sorted(SIZES)}")
     v = vendor(p.vendor)
     dicom_dir, roi_dir = Path(dicom_dir), Path(roi_dir)
-    # The second reader draws from its own stream: images do not depend on whether it is asked for.
-    reader2_rng = np.random.default_rng(int(rng.integers(2**63)))
-    grids = _series_grids(v, size, rng)
-    z_half = min(g.spacing[2] * (g.shape[0] - 1) for g in grids.values()) / 2.0
-    anat = make_anatomy(p, rng, z_half_cover_mm=z_half - 4.0)
-    names = SERIES_NAMES[p.vendor][int(rng.integers(len(SERIES_NAMES[p.vendor])))]
-    motions = {ph: (IDENTITY if ph == "AP" else breath_hold_motion(anat.liver_centre, rng)) for ph in PHASES}
-    times = _timeline(p, rng)
-    layout = _FILE_LAYOUTS[int(rng.integers(len(_FILE_LAYOUTS)))]
+    # Independent streams: e.g. the noise does not change when the tumour phenotype (and with it the
+    # number of draws for its texture) does, nor the images when the second reader is asked for.
+    draw = _streams(rng)
+    grids = _series_grids(v, size, draw["geometry"])
+    # Nodules stay inside what every series images, with room for the breath-hold motion.
+    boxes = [g.bounds() for g in grids.values()]
+    cover = np.max([b[0] for b in boxes], axis=0) + 10.0, np.min([b[1] for b in boxes], axis=0) - 10.0
+    anat = make_anatomy(p, draw["anatomy"], cover)
+    protocol = draw["protocol"]
+    names = SERIES_NAMES[p.vendor][int(protocol.integers(len(SERIES_NAMES[p.vendor])))]
+    times = _timeline(p, protocol)
+    layout = _FILE_LAYOUTS[int(protocol.integers(len(_FILE_LAYOUTS)))]
+    motions = {ph: (IDENTITY if ph == "AP" else breath_hold_motion(anat.liver_centre, draw["motion"]))
+               for ph in PHASES}
+    noise = draw["noise"]
     uid = _Uids(p)
-    dynamic_bias = bias_field(grids["AP"].shape, rng)  # one receive coil setup for the dynamic run
+    dynamic_bias = bias_field(grids["AP"].shape, noise)  # one receive coil setup for the dynamic run
     result: dict = {"study_uid": uid("study"), "frame_of_reference_uid": uid("frame-of-reference"),
                     "series_uids": {}, "series": {}, "rois": {}, "observer2_rois": {}, "motion": {},
                     "vendor": p.vendor, "field_strength_t": v.field_t, "file_layout": layout,
@@ -80,10 +86,10 @@ def write_mri_study(
             points[grid] = grid.points()
         anatomy_pts = points[grid] if motions[phase] is IDENTITY else motions[phase].to_anatomy(points[grid])
         clean, liver, labels = render(anat, anatomy_pts, sig, edge_mm=1.2 * grid.spacing[0])
-        bias = dynamic_bias if phase != "T2" else bias_field(grid.shape, rng)
+        bias = dynamic_bias if phase != "T2" else bias_field(grid.shape, noise)
         sigma = v.noise_sigma * (0.6 if phase == "T2" else 1.0)
-        noisy = rician(clean.reshape(grid.shape) * bias, sigma, rng)
-        stored, slope = _to_stored(noisy, v, rng)
+        noisy = rician(clean.reshape(grid.shape) * bias, sigma, noise)
+        stored, slope = _to_stored(noisy, v, noise)
         series = _write_series(study, p, v, phase, names[phase], v.series_numbers[number], grid, stored,
                                slope, times, uid, dicom_dir, layout)
         labels3 = labels.reshape(grid.shape)
@@ -93,7 +99,7 @@ def write_mri_study(
         result["rois"][phase] = {k: str(path) for k, path in rois.items()}
         if observer2_roi_dir is not None:
             path = Path(observer2_roi_dir) / f"mri_{phase}_tumour.nii.gz"
-            _write_mask(grid, observer2_mask(labels3, reader2_rng), path)
+            _write_mask(grid, observer2_mask(labels3, draw["observer2"]), path)
             result["observer2_rois"][phase] = {"tumour": str(path)}
         result["series_uids"][phase] = series["series_uid"]
         result["series"][phase] = series
@@ -112,6 +118,14 @@ class _Uids:
 
     def __call__(self, *name: object) -> str:
         return str(uid_for(*self._parts, *name))
+
+
+_STREAMS = ("geometry", "anatomy", "protocol", "motion", "noise", "observer2")
+
+
+def _streams(rng: np.random.Generator) -> dict[str, np.random.Generator]:
+    """One child generator per purpose, spawned from ``rng``."""
+    return dict(zip(_STREAMS, rng.spawn(len(_STREAMS))))
 
 
 def _series_grids(v: Vendor, size: str, rng: np.random.Generator) -> dict[str, SeriesGrid]:

@@ -228,9 +228,11 @@ def vessels_sd(anat: Anatomy, x, y, z, which: str) -> np.ndarray:
     return sd
 
 
-def make_anatomy(p: PatientLatents, rng: np.random.Generator, z_half_cover_mm: float) -> Anatomy:
-    """Draw one patient's abdomen; tumours are kept inside the cranio-caudal range
-    |z| <= ``z_half_cover_mm`` that every series covers."""
+def make_anatomy(p: PatientLatents, rng: np.random.Generator,
+                 cover: tuple[np.ndarray, np.ndarray]) -> Anatomy:
+    """Draw one patient's abdomen; tumours are kept inside ``cover`` = (lo, hi), the box (LPS mm)
+    every series images whatever its motion."""
+    rng, nodule_rng = rng.spawn(2)
     a, b = rng.uniform(140, 170), rng.uniform(100, 125)
     fat, muscle = rng.uniform(10, 28), rng.uniform(8, 13)
     spine = (rng.normal(0, 3), b - 48.0, rng.uniform(16, 20))
@@ -282,7 +284,7 @@ def make_anatomy(p: PatientLatents, rng: np.random.Generator, z_half_cover_mm: f
         kidneys=kidneys, lobes=(right, left), gallbladder=gb, portal_veins=portal, hepatic_veins=hepatic,
         spleen=spleen, liver_surface_mm=surface, surface_reach_mm=float(np.abs(surface.data).max()),
         liver_texture=texture, viscera_texture=viscera, nodules=(), liver_centre=right.centre.copy())
-    nodules = _place_nodules(base, p, rng, z_half_cover_mm)
+    nodules = _place_nodules(base, p, nodule_rng, cover)
     return replace(base, nodules=nodules)
 
 
@@ -295,20 +297,23 @@ def _nodule_diameters(p: PatientLatents, rng: np.random.Generator) -> list[float
 
 
 def _place_nodules(anat: Anatomy, p: PatientLatents, rng: np.random.Generator,
-                   z_half_cover_mm: float) -> tuple[Nodule, ...]:
-    """Nodules inside the liver, apart from each other and from the big vessels, within the covered
-    z range. Shape irregularity (lobulation) grows with aggressiveness."""
+                   cover: tuple[np.ndarray, np.ndarray]) -> tuple[Nodule, ...]:
+    """Nodules inside the liver, apart from each other and from the big vessels, wholly inside the
+    ``cover`` box when they fit. Shape irregularity (lobulation) grows with aggressiveness."""
     placed: list[Nodule] = []
     lo, hi = anat.liver_bounds(0.0)
-    for label, diameter in enumerate(_nodule_diameters(p, rng), start=1):
+    diameters = _nodule_diameters(p, rng)
+    for label, (diameter, rng) in enumerate(zip(diameters, rng.spawn(len(diameters))), start=1):
         semi = diameter / 2.0 * np.array([1.0, rng.uniform(0.8, 0.97), rng.uniform(0.8, 0.97)])
         rot = Rotation.random(random_state=rng).as_matrix()
         r = float(semi.max())
-        z_lim = max(z_half_cover_mm - r - 10.0, 0.0)
+        c_lo = np.maximum(lo, cover[0] + r + 6.0)
+        c_hi = np.minimum(hi, cover[1] - r - 6.0)
+        middle = (cover[0] + cover[1]) / 2.0
+        c_lo, c_hi = np.where(c_lo < c_hi, c_lo, middle), np.where(c_lo < c_hi, c_hi, middle)
         best, best_score = None, -np.inf
         for _ in range(400):  # rejection sampling: deep in the liver, clear of vessels and nodules
-            c = rng.uniform(lo, hi).astype(np.float32)
-            c[2] = rng.uniform(-z_lim, z_lim)
+            c = rng.uniform(c_lo, c_hi).astype(np.float32)
             x, y, z = (np.array([v], dtype=np.float32) for v in c)
             depth = -float(_liver_sd_raw(anat, x, y, z)[0])
             clear = min(float(vessels_sd(anat, x, y, z, "portal")[0]),

@@ -59,6 +59,13 @@ class SeriesGrid:
         """DICOM SliceLocation: the position along the slice normal (mm)."""
         return float(np.dot(self.slice_position(k), self.matrix[:, 2]))
 
+    def bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """Axis-aligned box (LPS mm) around the voxel centres."""
+        nz, ny, nx = self.shape
+        corners = np.array([[i, j, k] for i in (0, nx - 1) for j in (0, ny - 1) for k in (0, nz - 1)], float)
+        pts = np.asarray(self.origin) + (self.matrix @ (corners * np.asarray(self.spacing)).T).T
+        return pts.min(axis=0), pts.max(axis=0)
+
     def points(self) -> np.ndarray:
         """Patient coordinates of every voxel centre, shape (3, n_slices * rows * columns), float32,
         in C order of the volume array (slice, row, column)."""
