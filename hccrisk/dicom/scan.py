@@ -239,22 +239,28 @@ def _int_or_none(value: object) -> int | None:
         return None
 
 
-def iter_files(root: Path) -> Iterable[Path]:
-    """Every regular file under ``root`` (or ``root`` itself), sorted for a reproducible scan."""
+def iter_files(root: Path, skip: Path | None = None) -> Iterable[Path]:
+    """Every regular file under ``root`` (or ``root`` itself), sorted for a reproducible scan.
+
+    ``skip``: a folder left out of the walk (the ingest's own output, when placed inside ``root``).
+    """
     if root.is_file():
         yield root
         return
+    skip_resolved = skip.resolve() if skip is not None else None
     for dirpath, dirnames, filenames in os.walk(root):
+        if skip_resolved is not None:
+            dirnames[:] = [d for d in dirnames if (Path(dirpath) / d).resolve() != skip_resolved]
         dirnames.sort()
         for name in sorted(filenames):
             yield Path(dirpath) / name
 
 
-def scan(root: Path | str) -> ScanResult:
+def scan(root: Path | str, skip: Path | str | None = None) -> ScanResult:
     """Read the headers of every file under ``root``; see :class:`ScanResult`.
 
     Raises InputError when ``root`` does not exist. A file whose SOPInstanceUID was already seen
-    (the same image copied twice) is reported and skipped.
+    (the same image copied twice) is reported and skipped. ``skip``: a folder not to walk.
     """
     root = Path(root)
     if not root.exists():
@@ -262,7 +268,7 @@ def scan(root: Path | str) -> ScanResult:
     instances: list[Instance] = []
     errors: list[InputError] = []
     seen: dict[str, Path] = {}
-    for path in iter_files(root):
+    for path in iter_files(root, Path(skip) if skip is not None else None):
         try:
             inst = read_instance(path)
         except InputError as exc:

@@ -215,38 +215,42 @@ def to_gray_uint8(pixels: np.ndarray, bits_stored: int, invert: bool = False) ->
     return pixels.astype(np.uint8, copy=False)
 
 
-def decode_regions(clip: Clip, frames: list[int], regions: list[UltrasoundRegion]) -> list[np.ndarray]:
+def decode_regions(clip: Clip, frames: list[int], regions: list[UltrasoundRegion],
+                   out: list[np.ndarray] | None = None, out_rows: list[int] | None = None) -> list[np.ndarray]:
     """Decode only ``frames`` of the clip and return each region's grayscale stack.
 
-    Returns one uint8 array (len(frames), height, width) per region, frames in the order given.
+    Returns one uint8 array (len(frames), height, width) per region, frames in the order given; with
+    ``out`` (one array per region) and ``out_rows``, frame ``frames[i]`` is written to
+    ``out[j][out_rows[i]]`` instead (no intermediate copy) and ``out`` is returned.
     Raises InputError naming the file when the pixel data cannot be decoded.
     """
-    stacks = [np.empty((len(frames), r.height, r.width), dtype=np.uint8) for r in regions]
+    if out is None:
+        out = [np.empty((len(frames), r.height, r.width), dtype=np.uint8) for r in regions]
+        out_rows = list(range(len(frames)))
     if not frames:
-        return stacks
-    wanted = sorted(set(frames))
+        return out
+    targets: dict[int, list[int]] = {}
+    for f, row in zip(frames, out_rows):
+        targets.setdefault(int(f), []).append(int(row))
+    wanted = sorted(targets)
     if wanted[0] < 0 or wanted[-1] >= clip.n_frames:
         raise InputError(clip.path, f"frame {wanted[-1]} asked of a clip with {clip.n_frames} frames")
-    position = {f: k for k, f in enumerate(wanted)}
-    decoded: list[list[np.ndarray]] = [[None] * len(wanted) for _ in regions]  # type: ignore[list-item]
     plugin = _PREFERRED_PLUGIN.get(clip.transfer_syntax, "")
     if plugin and plugin not in _available_plugins(clip.transfer_syntax):
         plugin = ""
+    invert = clip.photometric == "MONOCHROME1"
     while True:
         try:
-            for k, pixels in enumerate(pydicom.pixels.iter_pixels(clip.path, indices=wanted,
-                                                                  decoding_plugin=plugin)):
-                for j, region in enumerate(regions):
-                    decoded[j][k] = to_gray_uint8(region.crop(pixels), clip.bits_stored,
-                                                  invert=clip.photometric == "MONOCHROME1")
-            break
+            for f, pixels in zip(wanted, pydicom.pixels.iter_pixels(clip.path, indices=wanted,
+                                                                    decoding_plugin=plugin)):
+                for stack, region in zip(out, regions):
+                    gray = to_gray_uint8(region.crop(pixels), clip.bits_stored, invert=invert)
+                    for row in targets[f]:
+                        stack[row] = gray
+            return out
         except Exception as exc:  # decoder errors have many types; name the file and the cause
             if plugin:  # the preferred plugin failed: let pydicom pick from all installed ones
                 plugin = ""
                 continue
             raise InputError(clip.path, f"pixel data cannot be decoded ({type(exc).__name__}: {exc})") \
                 from None
-    for j in range(len(regions)):
-        for i, f in enumerate(frames):
-            stacks[j][i] = decoded[j][position[f]]
-    return stacks

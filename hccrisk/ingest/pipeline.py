@@ -195,7 +195,7 @@ def ingest(dicom_dir: Path | str, out_dir: Path | str, options: IngestOptions | 
     options = options or IngestOptions()
     dicom_dir, out_dir = Path(dicom_dir), Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    found = scan(dicom_dir)
+    found = scan(dicom_dir, skip=out_dir)
     problems = [problem_row("", e) for e in found.errors]
     patients = found.by_patient()
     log.info("scanned %s: %d DICOM instances of %d patients, %d unusable files", dicom_dir,

@@ -270,9 +270,7 @@ def ingest_ceus(clip_paths: list[Path], out_dir: Path, injection: Injection | No
         rows = np.flatnonzero(timeline.clip == c)
         if rows.size == 0:
             continue
-        decoded = decode_regions(clip, timeline.frame[rows].tolist(), per_clip[c])
-        for stack, part in zip(stacks, decoded):
-            stack[rows] = part
+        decode_regions(clip, timeline.frame[rows].tolist(), per_clip[c], out=stacks, out_rows=rows.tolist())
     k, reason, rises = choose_contrast_region(per_clip[0], stacks, timeline.times, timeline.valid,
                                               contrast_region)
     contrast = per_clip[0][k]

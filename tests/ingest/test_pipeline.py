@@ -222,3 +222,10 @@ def test_palette_colour_clip_is_refused_by_name(tmp_path):
     ingest(tmp_path / "in", out, workers=1, progress=False)
     _assert_good_done(out)
     assert _problem_for(out, "pal.dcm").startswith("unsupported Photometric Interpretation 'PALETTE COLOR'")
+
+
+def test_output_folder_inside_the_dicom_folder_is_not_scanned(tmp_path):
+    _good(tmp_path / "in")
+    ingest(tmp_path / "in", tmp_path / "in" / "ingested", workers=1, progress=False)
+    again = ingest(tmp_path / "in", tmp_path / "in" / "ingested", workers=1, force=True, progress=False)
+    assert (again.n_done, again.n_problems) == (1, 0)
