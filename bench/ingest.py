@@ -12,6 +12,7 @@ Target: ingest <= 0.3x the plain decode.
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import tempfile
 import time
@@ -56,7 +57,10 @@ def main() -> None:
         result = ingest(cohort / "dicom", work / "ingest", workers=1, force=True, progress=False)
         ingest_s = time.perf_counter() - start
         assert result.n_done == 1, f"ingest failed: see {result.problems_path}"
-        print(f"hccrisk ingest:             {ingest_s:7.2f} s")
+        meta = json.loads(next((work / "ingest").glob("*/ceus.json")).read_text())
+        decoded = sum(c["frames_decoded"] for c in meta["clips"])
+        print(f"hccrisk ingest:             {ingest_s:7.2f} s ({decoded} frames decoded for "
+              f"{meta['n_valid']} valid samples at 2 fps)")
         print(f"ratio ingest / plain:       {ingest_s / plain_s:7.3f} (target <= 0.3)")
     finally:
         if args.keep is None:
