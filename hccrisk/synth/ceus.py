@@ -190,31 +190,17 @@ def write_ceus_study(p: PatientLatents, dicom_dir: Path, roi_dir: Path, size: st
     for ci, clip in enumerate(clips):
         shifts = mov.displacement_px(clip.times_s, ci, scene.spacing_mm)
         sop_uid = uid_for(p.cohort_seed, p.patient_id, "ceus", "clip", ci)
-        encoded, raw = [], []
+        frames: list = []  # uint8 arrays (uncompressed) or encoded bytes, one per frame
         for fi, (t, sh) in enumerate(zip(clip.times_s, shifts)):
             contrast, bmode = ceus_scene.render(scene, kin, float(t), (int(sh[0]), int(sh[1])), rng,
                                                 L.rows, L.cols)
             frame = _compose(contrast, bmode, burner.banner(float(t)), (cx0, cy0), bm_origin,
                              (s_rows, s_cols), vendor.colour, L)
-            (raw if transfer == ExplicitVRLittleEndian else encoded).append(
-                frame if transfer == ExplicitVRLittleEndian else _encode(frame, transfer))
+            frames.append(frame if transfer == ExplicitVRLittleEndian else _encode(frame, transfer))
             roi_rows.append(_roi_row(scene, sop_uid, fi, float(t), sh, (cx0, cy0), L))
         ds = _dataset(p, vendor, clip, ci, sop_uid, study_uid, accession, injection, (s_rows, s_cols),
                       (cx0, cy0), bm_origin, scene.spacing_mm, mi, size)
-        ds.file_meta = FileMetaDataset()
-        ds.file_meta.TransferSyntaxUID = transfer
-        if transfer == ExplicitVRLittleEndian:
-            ds.PixelData = np.stack(raw).tobytes()
-        else:
-            ds.PixelData = encapsulate(encoded)
-            ds["PixelData"].VR = "OB"
-            if transfer in (JPEGBaseline8Bit, JPEGLSNearLossless):
-                nbytes = sum(len(e) for e in encoded)
-                spp = 3 if vendor.colour else 1
-                ds.LossyImageCompression = "01"
-                ds.LossyImageCompressionRatio = f"{len(clip.times_s) * s_rows * s_cols * spp / nbytes:.2f}"
-                ds.LossyImageCompressionMethod = \
-                    "ISO_10918_1" if transfer == JPEGBaseline8Bit else "ISO_14495_1"
+        _set_pixel_data(ds, frames, transfer)
         path = Path(dicom_dir) / opaque_name(p.cohort_seed, sop_uid, suffix=".dcm" if p.index % 2 else "")
         files.append(str(save(ds, path)))
 
@@ -229,6 +215,22 @@ def write_ceus_study(p: PatientLatents, dicom_dir: Path, roi_dir: Path, size: st
         "ceus_tumour_washout_s": round(kin.tumour_washout_s, 3),
         "ceus_liver_arrival_s": round(kin.liver_arrival_s, 3),
     }
+
+
+def _set_pixel_data(ds: Dataset, frames: list, transfer: str) -> None:
+    """Pixel Data (native or encapsulated) with the transfer syntax and lossy-compression tags."""
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = transfer
+    if transfer == ExplicitVRLittleEndian:
+        ds.PixelData = np.stack(frames).tobytes()
+        return
+    ds.PixelData = encapsulate(frames)
+    ds["PixelData"].VR = "OB"
+    if transfer in (JPEGBaseline8Bit, JPEGLSNearLossless):
+        raw_bytes = len(frames) * ds.Rows * ds.Columns * ds.SamplesPerPixel
+        ds.LossyImageCompression = "01"
+        ds.LossyImageCompressionRatio = f"{raw_bytes / sum(len(f) for f in frames):.2f}"
+        ds.LossyImageCompressionMethod = "ISO_10918_1" if transfer == JPEGBaseline8Bit else "ISO_14495_1"
 
 
 def _compose(contrast, bmode, banner, ce_origin, bm_origin, stored, colour: bool, L: Layout) -> np.ndarray:
