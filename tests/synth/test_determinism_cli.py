@@ -47,3 +47,10 @@ def test_cli_writes_a_cohort_and_reports_errors(tmp_path):
     assert (tmp_path / "c" / "cohort.json").exists() and "1 patients" in ok.output
     bad = runner.invoke(app, ["synth", "--out", str(tmp_path / "c"), "--patients", "1"])
     assert bad.exit_code == 2 and "not an empty folder" in bad.output
+
+
+def test_cli_default_size_is_the_documented_one():
+    from hccrisk.cli import synth as cli_synth
+    from hccrisk.synth import cohort
+
+    assert cli_synth.DEFAULT_PATIENTS == cohort.DEFAULT_PATIENTS == 120
