@@ -107,17 +107,10 @@ class Timeline:
 
     def gaps(self) -> list[tuple[float, float]]:
         """(first, last) sample time of every run of invalid samples."""
-        out, start = [], None
-        for t, ok in zip(self.times, self.valid):
-            if not ok and start is None:
-                start = t
-            if ok and start is not None:
-                out.append((float(start), float(prev)))
-                start = None
-            prev = t
-        if start is not None:
-            out.append((float(start), float(self.times[-1])))
-        return out
+        invalid = np.concatenate([[False], ~self.valid, [False]]).astype(np.int8)
+        starts = np.flatnonzero(np.diff(invalid) == 1)
+        ends = np.flatnonzero(np.diff(invalid) == -1) - 1
+        return [(float(self.times[a]), float(self.times[b])) for a, b in zip(starts, ends)]
 
 
 def phase_of(times: np.ndarray) -> np.ndarray:

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 import pydicom
-import pytest
 from pydicom.uid import generate_uid
 from typer.testing import CliRunner
 
