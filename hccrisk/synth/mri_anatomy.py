@@ -1,5 +1,6 @@
 """The synthetic abdomen of one patient, as implicit shapes in "anatomy" space (= patient LPS space of
-the arterial phase, mm): body wall, spine, kidneys, aorta, veins, a two-lobed liver with a smooth,
+the arterial phase, mm): body wall, spine, lung bases, heart, kidneys, spleen, aorta, veins, a
+two-lobed liver with a smooth,
 organic (and, with cirrhosis, nodular) surface, the gallbladder, and the tumour nodules.
 
 Every structure is a signed distance function (mm, negative inside), so any series can be rendered
@@ -149,6 +150,8 @@ class Anatomy:
     ivc: tuple[float, float, float]
     kidneys: tuple[Ellipsoid, ...]
     spleen: Ellipsoid  # splenomegaly with cirrhosis (portal hypertension)
+    domes: tuple[tuple[float, float, float, float], ...]  # diaphragm: (cx, cy, apex z, curvature radius)
+    heart: Ellipsoid
     lobes: tuple[Ellipsoid, Ellipsoid]  # right, left
     gallbladder: Ellipsoid
     portal_veins: tuple[tuple[np.ndarray, np.ndarray, float], ...]  # (p0, p1, radius)
@@ -212,6 +215,14 @@ def body_sd(x, y, a: float, b: float) -> np.ndarray:
     return (rho - 1.0) / grad
 
 
+def thorax_sd(anat: Anatomy, x, y, z) -> np.ndarray:
+    """Vertical distance (mm) below the diaphragm: negative above it, in the chest."""
+    dome = np.full(x.shape, -np.inf, dtype=np.float32)
+    for cx, cy, apex, radius in anat.domes:
+        dome = np.maximum(dome, apex - ((x - cx) ** 2 + (y - cy) ** 2) / np.float32(2.0 * radius))
+    return dome - z
+
+
 def vessels_sd(anat: Anatomy, x, y, z, which: str) -> np.ndarray:
     """``which`` = "portal" (portal vein and branches) or "hepatic" (IVC and hepatic veins)."""
     if which == "portal":
@@ -266,15 +277,21 @@ def make_anatomy(p: PatientLatents, rng: np.random.Generator,
 
     lo = np.minimum(right.bounds(20)[0], left.bounds(20)[0])
     hi = np.maximum(right.bounds(20)[1], left.bounds(20)[1])
-    surface = smooth_field(lo, hi, 8.0, 14.0, rng).scaled(rng.uniform(3.0, 6.0))
+    surface = smooth_field(lo, hi, 8.0, 16.0, rng).scaled(rng.uniform(2.0, 3.5))
     texture = smooth_field(lo, hi, 4.0, 6.0, rng).scaled(0.035)
     if p.cirrhosis:  # regenerative nodules: a nodular surface and a mottled parenchyma
         nodular = smooth_field(lo, hi, 2.5, 2.5, rng)
         surface = SmoothField(nodular.origin, nodular.spacing,
-                              surface.on_grid_of(nodular) + np.float32(rng.uniform(1.2, 2.2)) * nodular.data)
+                              surface.on_grid_of(nodular) + np.float32(rng.uniform(0.5, 1.0)) * nodular.data)
         texture = SmoothField(nodular.origin, nodular.spacing,
                               texture.on_grid_of(nodular) + np.float32(0.07) * nodular.data)
     viscera = smooth_field(np.array([-a, -b, lo[2] - 40]), np.array([a, b, hi[2] + 40]), 8.0, 10.0, rng)
+    # Diaphragm: two paraboloid domes hugging the lobes' tops (the lungs lie above, also lateral to
+    # the dome); the heart sits on the left dome.
+    domes = tuple((float(lobe.centre[0]), float(lobe.centre[1]), float(lobe.bounds()[1][2]) - 4.0,
+                   float(lobe.semi_axes[0] ** 2 / lobe.semi_axes[2]) * 0.8) for lobe in (right, left))
+    heart = Ellipsoid(np.array([25.0, -35.0, domes[1][2] + 45.0]), np.array([60.0, 45.0, 50.0]),
+                      _rotation(rng, 20.0))
     spleen = Ellipsoid(np.array([a * 0.62, b * 0.3, 25.0]) + rng.normal(0, 4, 3),
                        np.array([25.0, 45.0, 55.0]) * rng.uniform(0.85, 1.15) * (1.2 if p.cirrhosis else 1.0),
                        Rotation.from_euler("z", rng.uniform(20, 40), degrees=True).as_matrix())
@@ -282,7 +299,7 @@ def make_anatomy(p: PatientLatents, rng: np.random.Generator,
     base = Anatomy(
         body_axes=(a, b), fat_mm=fat, muscle_mm=muscle, spine=spine, aorta=aorta, ivc=ivc,
         kidneys=kidneys, lobes=(right, left), gallbladder=gb, portal_veins=portal, hepatic_veins=hepatic,
-        spleen=spleen, liver_surface_mm=surface, surface_reach_mm=float(np.abs(surface.data).max()),
+        spleen=spleen, domes=domes, heart=heart, liver_surface_mm=surface, surface_reach_mm=float(np.abs(surface.data).max()),
         liver_texture=texture, viscera_texture=viscera, nodules=(), liver_centre=right.centre.copy())
     nodules = _place_nodules(base, p, nodule_rng, cover)
     return replace(base, nodules=nodules)

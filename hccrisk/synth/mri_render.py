@@ -13,19 +13,22 @@ from dataclasses import dataclass
 import numpy as np
 
 from hccrisk.synth.latent import PatientLatents
-from hccrisk.synth.mri_anatomy import Anatomy, _liver_sd_raw, body_sd, cylinder_sd, vessels_sd
+from hccrisk.synth.mri_anatomy import Anatomy, _liver_sd_raw, body_sd, cylinder_sd, thorax_sd, vessels_sd
 
 PHASES: tuple[str, ...] = ("T2", "AP", "PVP", "DP")
 DYNAMIC_PHASES: tuple[str, ...] = ("AP", "PVP", "DP")
 
 # Fat-suppressed T1 before contrast, and the gadolinium enhancement added in AP / PVP / DP.
-_T1_PRE = dict(fat=0.10, muscle=0.33, viscera=0.28, spine=0.42, disc=0.25, kidney=0.35, spleen=0.40, aorta=0.30,
+_T1_PRE = dict(fat=0.10, muscle=0.33, viscera=0.28, spine=0.42, disc=0.25, kidney=0.35, spleen=0.40,
+               lung=0.03, heart=0.30, aorta=0.30,
                portal=0.30, hepatic=0.30, liver=0.50, gallbladder=0.12, tumour=0.40, necrosis=0.22)
 _T1_ENHANCEMENT = dict(  # (AP, PVP, DP); liver and tumour are set from the latents below
     fat=(0.0, 0.02, 0.02), muscle=(0.08, 0.15, 0.15), viscera=(0.10, 0.20, 0.18), spine=(0.10, 0.15, 0.15),
-    disc=(0.0, 0.0, 0.02), kidney=(0.90, 0.85, 0.70), spleen=(0.55, 0.65, 0.50), aorta=(1.50, 0.75, 0.50), portal=(0.35, 0.95, 0.60),
+    disc=(0.0, 0.0, 0.02), kidney=(0.90, 0.85, 0.70), spleen=(0.55, 0.65, 0.50), lung=(0.0, 0.01, 0.01),
+    heart=(1.0, 0.65, 0.45), aorta=(1.50, 0.75, 0.50), portal=(0.35, 0.95, 0.60),
     hepatic=(0.05, 0.85, 0.60), gallbladder=(0.0, 0.0, 0.0), necrosis=(0.0, 0.0, 0.02))
-_T2 = dict(fat=0.10, muscle=0.20, viscera=0.40, spine=0.34, disc=0.55, kidney=0.60, spleen=0.55, aorta=0.06,
+_T2 = dict(fat=0.10, muscle=0.20, viscera=0.40, spine=0.34, disc=0.55, kidney=0.60, spleen=0.55,
+           lung=0.02, heart=0.08, aorta=0.06,
            portal=0.06, hepatic=0.06, liver=0.30, gallbladder=1.20, necrosis=1.00)
 
 
@@ -124,12 +127,19 @@ def render(anat: Anatomy, pts: np.ndarray, sig: PhaseSignals,
     viscera = t["viscera"] * (1.0 + 0.3 * anat.viscera_texture.sample(xv, yv, zv))
     _paint(img, visible, _ramp(body[visible] + anat.fat_mm + anat.muscle_mm, edge_mm), viscera)
 
+    lowest = min(apex - 140.0 ** 2 / (2.0 * radius) for _, _, apex, radius in anat.domes)
+    chest = visible[zv > lowest]  # lung bases above the diaphragm, inside the chest wall
+    wall = _ramp(body[chest] + anat.fat_mm + anat.muscle_mm, edge_mm)
+    _paint(img, chest, wall * _ramp(thorax_sd(anat, x[chest], y[chest], z[chest]), edge_mm), t["lung"])
+
     cx, cy, r = anat.spine
     sub = _box(x, y, z, (cx - r - 3, cy - r - 3, -np.inf), (cx + r + 3, cy + r + 3, np.inf))
     dz = np.abs(np.mod(z[sub] + 16.0, 32.0) - 16.0)  # distance to the nearest disc (32 mm apart)
     bone = t["spine"] + (t["disc"] - t["spine"]) * _ramp(dz - 4.0, 2.0)
     _paint(img, sub, _ramp(cylinder_sd(x[sub], y[sub], cx, cy, r), edge_mm), bone)
-    for organ, name in ((anat.kidneys[0], "kidney"), (anat.kidneys[1], "kidney"), (anat.spleen, "spleen")):
+    organs = ((anat.heart, "heart"), (anat.kidneys[0], "kidney"), (anat.kidneys[1], "kidney"),
+              (anat.spleen, "spleen"))
+    for organ, name in organs:
         sub = _box(x, y, z, *organ.bounds(3.0))
         _paint(img, sub, _ramp(organ.sd(x[sub], y[sub], z[sub]), edge_mm), t[name])
     cx, cy, r = anat.aorta
