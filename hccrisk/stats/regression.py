@@ -30,7 +30,8 @@ __all__ = ["LogitSelection", "univariate_then_multivariable_logit", "logit_table
 @dataclasses.dataclass(frozen=True)
 class LogitSelection(Result):
     """``univariate``: one row per term of each candidate fitted alone (OR, low, high, p_value, the
-    variable-level p used for selection, n used). ``multivariable``: the final model's terms (OR, low,
+    variable-level p used for selection, n used, ``note``: why a candidate could not be fitted, e.g.
+    separation; such a candidate is screened out). ``multivariable``: the final model's terms (OR, low,
     high, p_value) on ``n_multivariable`` complete cases. ``vif``: one row per term of the final model.
     ``selected``: the variables kept, in order of entry. ``model``: the fitted statsmodels result."""
 
@@ -131,14 +132,22 @@ def univariate_then_multivariable_logit(
     uni_rows, uni_p = [], {}
     for v in candidates:
         rows = pd.concat([y_all, design[terms[v]]], axis=1).dropna()
-        res = _fit(rows[outcome].astype(float), rows[terms[v]], f"univariate model of {v!r}")
+        try:
+            res = _fit(rows[outcome].astype(float), rows[terms[v]], f"univariate model of {v!r}")
+        except StatsInputError as exc:
+            # One unfittable candidate (e.g. a rare level with only events) is screened out and
+            # reported, as a statistician would, instead of stopping the whole analysis.
+            uni_p[v] = float("nan")
+            uni_rows.append(pd.DataFrame({"variable": [v], "term": terms[v][:1], "variable_p": [np.nan],
+                                          "n": [len(rows)], "note": [f"not fitted: {exc}"]}))
+            continue
         uni_p[v] = _variable_p(res, terms[v])
         table = logit_table(res, level)
         table.insert(0, "variable", v)
-        uni_rows.append(table.assign(variable_p=uni_p[v], n=len(rows)))
+        uni_rows.append(table.assign(variable_p=uni_p[v], n=len(rows), note=""))
     univariate = pd.concat(uni_rows, ignore_index=True)
 
-    pool = [v for v in candidates if uni_p[v] < p_enter]
+    pool = [v for v in candidates if uni_p[v] < p_enter]  # NaN (not fitted) never enters
     pool_terms = [t for v in pool for t in terms[v]]
     data = pd.concat([y_all, design[pool_terms]], axis=1).dropna()
     y = data[outcome].astype(float)

@@ -58,15 +58,32 @@ def _round(row: dict, digits: int = 6) -> dict:
     return {k: (round(v, digits) if isinstance(v, float) else v) for k, v in row.items()}
 
 
-def generate_patient(p: PatientLatents, out: Path, modality: str, size: str, second_observer: bool,
-                     with_mri: bool) -> dict:
-    """Everything of one patient; returns its clinical, outcome and truth rows and files written."""
+def patient_rows(p: PatientLatents) -> tuple[dict, dict, dict]:
+    """One patient's clinical, outcome and truth rows (no images: the truth lacks image kinetics)."""
     clin = clinical.clinical_row(p)
     outc = outcomes.draw_outcomes(p, clin["treatment"])
     lat = p.as_row()
     truth = {"patient_id": p.patient_id, **{c: lat[c] for c in _LATENT_COLUMNS},
              "treatment": clin["treatment"], **outcomes.true_risks(p, clin["treatment"]),
              "signal": p.signal}
+    return clin, outc, truth
+
+
+def cohort_tables(n_patients: int, seed: int = 0, signal: float = 1.0) -> dict[str, "pd.DataFrame"]:
+    """clinical, outcomes and truth tables of the cohort ``generate_cohort`` would write, without
+    images (fast: for statistics and model tests on large cohorts). Same rows, same values."""
+    import pandas as pd
+
+    rows = [patient_rows(p) for p in draw_latents(n_patients, seed, signal)]
+    return {"clinical": pd.DataFrame([r[0] for r in rows], columns=list(clinical.CLINICAL_COLUMNS)),
+            "outcomes": pd.DataFrame([r[1] for r in rows], columns=list(outcomes.OUTCOME_COLUMNS)),
+            "truth": pd.DataFrame([_round(r[2]) for r in rows])}
+
+
+def generate_patient(p: PatientLatents, out: Path, modality: str, size: str, second_observer: bool,
+                     with_mri: bool) -> dict:
+    """Everything of one patient; returns its clinical, outcome and truth rows and files written."""
+    clin, outc, truth = patient_rows(p)
     obs1, obs2 = roi_dirs(out, p.patient_id, second_observer)
     dirs = dicom_dirs(out, p)
     n_files = 0

@@ -94,9 +94,15 @@ def test_bad_outcome_and_separation_are_named():
     df = clinical()
     with pytest.raises(ValueError, match="er2: must be a 0/1"):
         univariate_then_multivariable_logit(df.assign(er2=df.er * 2), "er2", ["alb"])
+    # A separating candidate is screened out and named in the univariate table; the others go on.
+    rng = np.random.default_rng(3)
     sep = pd.DataFrame({"y": [0, 0, 0, 1, 1, 1] * 5, "x": [1.0, 2, 3, 4, 5, 6] * 5})
-    with pytest.raises(ValueError, match="univariate model of 'x'"):
-        univariate_then_multivariable_logit(sep, "y", ["x"])
+    sep["z"] = sep.y + rng.normal(0, 1.0, len(sep))
+    res = univariate_then_multivariable_logit(sep, "y", ["x", "z"])
+    row = res.univariate.set_index("variable").loc["x"]
+    assert "not fitted" in row["note"] and "univariate model of 'x'" in row["note"]
+    assert np.isnan(row["variable_p"]) and "x" not in res.selected
+    assert res.univariate.set_index("variable").loc["z", "note"] == ""
 
 
 def test_numeric_categorical_levels_are_in_numeric_order():
