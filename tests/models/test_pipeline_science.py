@@ -4,7 +4,6 @@ validation AUC; on pure noise its validation AUC CI contains 0.5 (the leakage gu
 
 import numpy as np
 import pandas as pd
-import pytest
 
 from hccrisk.features import CorrelationFilter, LassoSelector, UnivariateTestFilter
 from hccrisk.models import LinearScore, make_pipeline_model, split_cohort
