@@ -178,9 +178,10 @@ def _paint_nodule(img, idx, x, y, z, nodule, sig: PhaseSignals, edge_mm: float) 
     sd = nodule.sd(x, y, z)
     depth = np.maximum(-sd, 0.0)
     radius = nodule.diameter_mm / 2.0
+    texture = nodule.texture.sample(x, y, z)
     if sig.peritumoral > 0:  # patchy arterial enhancement of the liver around aggressive tumours
         halo = np.clip(1.0 - sd / (4.0 + 0.1 * radius), 0.0, 1.0) * (sd > 0)
-        patchy = np.clip(nodule.texture.sample(x, y, z) + 0.5, 0.0, 1.0)
+        patchy = np.clip(texture + 0.5, 0.0, 1.0)
         img[idx] *= 1.0 + sig.peritumoral * halo * patchy
     liver = t["liver"]
     if sig.tumour_rim > 0:  # same mean enhancement, shifted towards the periphery as rim grows
@@ -192,7 +193,7 @@ def _paint_nodule(img, idx, x, y, z, nodule, sig: PhaseSignals, edge_mm: float) 
         viable = liver + (t["tumour"] - liver) * profile
     else:
         viable = np.full(x.shape, t["tumour"], dtype=np.float32)
-    viable = viable * (1.0 + sig.texture_sd * nodule.texture.sample(x, y, z))
+    viable = viable * (1.0 + sig.texture_sd * texture)
     core = np.clip((depth - 2.0) / 2.0, 0.0, 1.0)  # necrosis stays >= 2 mm from the edge
     necrotic = core * np.clip((nodule.necrosis.sample(x, y, z) - nodule.necrosis_threshold) / 0.3 + 0.5,
                               0.0, 1.0)

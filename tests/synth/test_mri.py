@@ -80,9 +80,9 @@ def test_series_read_back_with_pydicom_and_highdicom(studies):
             assert ds.FrameOfReferenceUID == res["frame_of_reference_uid"]
             assert ds.StudyInstanceUID == res["study_uid"]
             real = ds.pixel_array * float(ds.get("RescaleSlope", 1.0)) + float(ds.get("RescaleIntercept", 0.0))
-            image = hd.imread(files[0])
-            frame = image.get_frame(1)  # highdicom applies the modality (rescale) transform
-            np.testing.assert_allclose(frame, real, rtol=1e-6)
+            for image in (hd.imread(files[0]), hd.Image.from_dataset(ds)):
+                frame = image.get_frame(1)  # highdicom applies the modality (rescale) transform
+                np.testing.assert_allclose(frame, real, rtol=1e-6)
             assert real.max() > 100, f"{v} {phase}: an empty image"
 
 
