@@ -1,11 +1,14 @@
-"""The classifiers the papers compare (zhao2024: LR, SVM, kNN, XGBoost, MLP) behind one factory, and
-the usual radiomics pipeline (z-scoring with training statistics -> selectors -> classifier)."""
+"""The classifiers the papers compare (zhao2024: LR, SVM, kNN, XGBoost, MLP) behind one factory, the
+usual radiomics pipeline (z-scoring with training statistics -> selectors -> classifier) and the
+training-vs-validation comparison table."""
 
 from __future__ import annotations
 
 from typing import Any, Sequence
 
-from sklearn.base import BaseEstimator
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.neural_network import MLPClassifier
@@ -14,8 +17,9 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
 from hccrisk.features._validation import EstimatorInputError
+from hccrisk.stats import auc_ci, delong_unpaired
 
-__all__ = ["CLASSIFIERS", "make_classifier", "make_pipeline_model"]
+__all__ = ["CLASSIFIERS", "make_classifier", "make_pipeline_model", "compare_classifiers"]
 
 CLASSIFIERS = ("lr", "svm", "knn", "xgboost", "mlp")
 
@@ -57,3 +61,23 @@ def make_pipeline_model(selectors: Sequence[tuple[str, BaseEstimator]], classifi
     clf = make_classifier(classifier, random_state) if isinstance(classifier, str) else classifier
     pipe = Pipeline([("scale", StandardScaler()), *selectors, ("classifier", clf)])
     return pipe.set_output(transform="pandas")
+
+
+def compare_classifiers(
+    X_train: Any, y_train: Any, X_val: Any, y_val: Any,
+    selectors: Sequence[tuple[str, BaseEstimator]] = (), names: Sequence[str] = CLASSIFIERS,
+    random_state: int | None = None,
+) -> pd.DataFrame:
+    """zhao2024's comparison: each classifier in ``make_pipeline_model(selectors, name)`` fitted on the
+    training cohort; one row per classifier with AUC (DeLong 95% CI) in training and validation and the
+    unpaired DeLong test between the two cohorts (a small p flags overfitting)."""
+    y_train, y_val = np.asarray(y_train), np.asarray(y_val)
+    rows = []
+    for name in names:
+        model = make_pipeline_model([(n, clone(s)) for n, s in selectors], name, random_state).fit(X_train, y_train)
+        p_train, p_val = model.predict_proba(X_train)[:, 1], model.predict_proba(X_val)[:, 1]
+        a_train, a_val = auc_ci(y_train, p_train), auc_ci(y_val, p_val)
+        rows.append({"classifier": name, "auc_train": a_train.auc, "low_train": a_train.low, "high_train": a_train.high,
+                     "auc_validation": a_val.auc, "low_validation": a_val.low, "high_validation": a_val.high,
+                     "delong_p_train_vs_validation": delong_unpaired(y_train, p_train, y_val, p_val).p_value})
+    return pd.DataFrame(rows)

@@ -56,3 +56,20 @@ def test_same_seed_same_model():
     b, auc_b, _ = fit_on_training(signal=True, seed=4)
     np.testing.assert_array_equal(a.named_steps["classifier"].coef_, b.named_steps["classifier"].coef_)
     assert auc_a == auc_b
+
+
+def test_deep_features_through_pca_lasso_and_a_dl_score():
+    """chen2025's chain for deep features: z-score -> PCA (fitted on training) -> LASSO -> DL score."""
+    from sklearn.decomposition import PCA
+
+    rng = np.random.default_rng(6)
+    latent = rng.normal(size=(260, 10))  # deep features: 300 correlated columns from 10 factors
+    X = pd.DataFrame(latent @ rng.normal(size=(10, 300)) + rng.normal(scale=0.5, size=(260, 300)),
+                     columns=[f"densenet_{j}" for j in range(300)])
+    y = (rng.uniform(size=260) < 1 / (1 + np.exp(-1.5 * latent[:, 0]))).astype(int)
+    model = make_pipeline_model([("pca", PCA(n_components=20, random_state=0)), ("lasso", LassoSelector(random_state=0))],
+                                classifier=LinearScore(name="dl_score"))
+    model.fit(X.iloc[:180], y[:180])
+    assert set(model.named_steps["lasso"].get_feature_names_out()) <= {f"pca{j}" for j in range(20)}
+    assert model[:-1].transform(X.iloc[180:]).columns.str.startswith("pca").all()
+    assert auc_ci(y[180:], model.predict_proba(X.iloc[180:])[:, 1]).low > 0.6

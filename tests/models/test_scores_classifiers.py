@@ -8,7 +8,8 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from hccrisk.errors import InputError
 from hccrisk.features import MRMRSelector
-from hccrisk.models import CLASSIFIERS, LinearScore, make_classifier, make_pipeline_model
+from hccrisk.models import CLASSIFIERS, LinearScore, compare_classifiers, make_classifier, make_pipeline_model
+from hccrisk.stats import delong_unpaired
 from hccrisk.stats import auc_ci
 from tests.features.data import signal_data
 from tests.stats.rref import requires_r, run_r
@@ -83,3 +84,15 @@ def test_each_classifier_learns_the_signal_inside_the_pipeline(name):
 def test_unknown_classifier_is_named():
     with pytest.raises(InputError, match="unknown name 'rf'.*xgboost"):
         make_classifier("rf")
+
+
+def test_compare_classifiers_reports_both_cohorts_and_the_overfitting_test():
+    X, y, _ = signal_data(n=240, n_noise=30, seed=3)
+    table = compare_classifiers(X.iloc[:160], y[:160], X.iloc[160:], y[160:], [("mrmr", MRMRSelector(k=8))], names=["lr", "knn"], random_state=0)
+    assert list(table["classifier"]) == ["lr", "knn"]
+    knn = make_pipeline_model([("mrmr", MRMRSelector(k=8))], "knn").fit(X.iloc[:160], y[:160])
+    p_train, p_val = knn.predict_proba(X.iloc[:160])[:, 1], knn.predict_proba(X.iloc[160:])[:, 1]
+    row = table.set_index("classifier").loc["knn"]
+    assert row.auc_train == auc_ci(y[:160], p_train).auc and row.auc_validation == auc_ci(y[160:], p_val).auc
+    assert row.delong_p_train_vs_validation == delong_unpaired(y[:160], p_train, y[160:], p_val).p_value
+    assert (table.low_validation <= table.auc_validation).all() and (table.auc_validation <= table.high_validation).all()
