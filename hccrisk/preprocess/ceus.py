@@ -216,7 +216,7 @@ def choose_contrast_region(regions: list[UltrasoundRegion], stacks: list[np.ndar
         means = stack[window].reshape(int(window.sum()), -1).mean(axis=1) if window.any() else np.zeros(1)
         base = means[: max(1, int(FPS))].mean()
         rises.append(float(means.max() - base))
-    if len(regions) == 1:
+    if len(regions) == 1 and (not rule.isdigit() or int(rule) == regions[0].index):
         return 0, "the only image region", rises
     if rule == "auto":
         k = int(np.argmax(rises))

@@ -8,6 +8,7 @@ from datetime import timedelta
 import numpy as np
 import pytest
 
+from hccrisk.errors import InputError
 from hccrisk.preprocess.ceus import Injection, ingest_ceus
 
 from .builders import BMODE_BOX, CONTRAST_BOX, INJECTION, contrast_level, write_ceus_study, write_us_clip
@@ -99,3 +100,10 @@ def test_frame_time_vector_and_cine_rate_clips_share_the_timeline(tmp_path):
     assert meta["clips"][0]["timing_source"] == "CineRate"
     for key in ("times", "valid", "phase", "source_frame", "contrast"):
         np.testing.assert_array_equal(za[key], zb[key])
+
+
+def test_a_region_number_that_does_not_exist_is_an_error(tmp_path):
+    path = write_us_clip(tmp_path / "c.dcm", n_frames=300, frame_time_ms=500.0, regions=(CONTRAST_BOX,))
+    ingest_ceus([path], tmp_path / "ok", contrast_region="0")
+    with pytest.raises(InputError, match="--contrast-region: region 3 is not an image region"):
+        ingest_ceus([path], tmp_path / "bad", contrast_region="3")

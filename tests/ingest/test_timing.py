@@ -110,8 +110,9 @@ def test_timeline_matches_brute_force_nearest_frame_with_gaps():
     jittered = np.cumsum(rng.uniform(0.04, 0.08, 900)) - 2.0  # ~16 fps, starts before t = 0
     jittered[400:] += 3.0  # a 3 s dropout inside the clip
     clips = [jittered,
-             95.0 + np.arange(300) / 8.0,
-             200.0 + np.arange(100) / 1.0]
+             95.03 + np.arange(300) / 8.0,
+             200.0 + np.arange(100) / 1.0,
+             110.0 + np.arange(90) / 3.0]  # overlaps the second clip: the nearest frame wins
     tl = build_timeline(clips)
     assert tl.times[0] == 0 and np.allclose(np.diff(tl.times), 0.5)
     for k, t in enumerate(tl.times):
@@ -120,6 +121,7 @@ def test_timeline_matches_brute_force_nearest_frame_with_gaps():
         assert got == ref, t
     gaps = tl.gaps()
     assert len(gaps) == 3  # the dropout, then before clip 2, then before clip 3
+    assert set(tl.clip[(tl.times > 110) & (tl.times < 132)]) == {1, 3}
     assert jittered[399] < gaps[0][0] and gaps[0][1] < jittered[400]
     assert gaps[1][1] == 94.5 and gaps[-1][1] == 199.0  # clip 3 covers from 199.5 (200 - 0.5 s)
 
