@@ -8,6 +8,7 @@ The images come from ``mri_anatomy`` (shapes), ``mri_render`` (signal, noise, bi
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from scipy import ndimage
 from hccrisk.synth.common import da, patient_study_modules, save, sop_common, tm, uid_for
 from hccrisk.synth.latent import PatientLatents
 from hccrisk.synth.mri_anatomy import make_anatomy
-from hccrisk.synth.mri_geometry import IDENTITY, RigidMotion, SeriesGrid, breath_hold_motion, make_grid
+from hccrisk.synth.mri_geometry import IDENTITY, SeriesGrid, breath_hold_motion, make_grid
 from hccrisk.synth.mri_render import PHASES, bias_field, phase_signals, render, rician
 from hccrisk.synth.mri_vendor import SERIES_NAMES, SIZES, Vendor, vendor
 
@@ -210,8 +211,7 @@ def _write_series(study: Dataset, p: PatientLatents, v: Vendor, phase: str, desc
                   number: int, grid: SeriesGrid, stored: np.ndarray, slope: float | None,
                   times: dict[str, dt.datetime], uid: _Uids, dicom_dir: Path, layout: str) -> dict:
     """Write one series (one file per slice); returns what was written."""
-    ds = Dataset()
-    ds.update(study)
+    ds = copy.deepcopy(study)  # the series' own elements: the study template is never touched
     seq = v.t2 if phase == "T2" else v.dynamic
     when = times[phase]
     series_uid = uid(phase, "series")

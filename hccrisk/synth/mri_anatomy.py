@@ -1,7 +1,7 @@
 """The synthetic abdomen of one patient, as implicit shapes in "anatomy" space (= patient LPS space of
-the arterial phase, mm): body wall, spine, lung bases, heart, kidneys, spleen, aorta, veins, a
-two-lobed liver with a smooth,
-organic (and, with cirrhosis, nodular) surface, the gallbladder, and the tumour nodules.
+the arterial phase, mm): body wall, spine, diaphragm with lung bases, heart, kidneys, spleen, aorta,
+veins, gallbladder, a two-lobed liver with a smooth, organic (and, with cirrhosis, nodular) surface,
+and the tumour nodules.
 
 Every structure is a signed distance function (mm, negative inside), so any series can be rendered
 on its own grid and motion (``hccrisk.synth.mri_render``) and the ground-truth masks are the exact
@@ -10,7 +10,7 @@ zero level sets of the same functions the intensities come from.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy import ndimage
@@ -22,11 +22,11 @@ from hccrisk.synth.latent import PatientLatents
 
 @dataclass(frozen=True)
 class SmoothField:
-    """A standardised Gaussian random field on an axis-aligned grid in anatomy space (trilinear)."""
+    """A smooth Gaussian random field on an axis-aligned grid in anatomy space, sampled trilinearly."""
 
     origin: np.ndarray  # (x, y, z) mm of data[0, 0, 0]
     spacing: float  # mm
-    data: np.ndarray  # (nz, ny, nx) float32, mean 0, sd 1
+    data: np.ndarray  # (nz, ny, nx) float32; mean 0, sd 1 unless scaled
 
     def sample(self, x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
         coords = np.empty((3, x.size), dtype=np.float32)
@@ -161,7 +161,7 @@ class Anatomy:
     liver_texture: SmoothField  # relative modulation of the parenchymal signal
     viscera_texture: SmoothField
     nodules: tuple[Nodule, ...]
-    liver_centre: np.ndarray = field(default_factory=lambda: np.zeros(3))
+    liver_centre: np.ndarray  # rotation centre of the breath-hold motion (right lobe centre)
 
     def liver_bounds(self, margin: float = 12.0) -> tuple[np.ndarray, np.ndarray]:
         boxes = [lobe.bounds(margin) for lobe in self.lobes]
