@@ -8,15 +8,15 @@ and plain cines, the contrast ones are kept (Contrast/Bolus Agent present, or a 
 the description or Image Type). With several CEUS studies, the one with the most frames is used.
 
 MRI phases, in order: (1) keywords of the Series Description (tokenised, case-insensitive, any vendor);
-(2) for dynamic T1 series left unnamed, acquisition time after the contrast injection
-(Contrast Bolus Start Time) or, without it, after the first post-contrast series.
+(2) for dynamic series left unnamed or named ambiguously, acquisition time after the contrast injection
+(given, Contrast Bolus Start Time, or estimated from a phase named by keyword), else their order.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from hccrisk.dicom.scan import Series
 
@@ -44,6 +44,8 @@ EXCLUDE_KEYWORDS = ("loc", "localizer", "localiser", "scout", "survey", "pre", "
                     "mpr", "b0", "b50", "b800", "t2 star", "t2star")
 # Timing windows after the injection for unnamed dynamic series (s).
 PHASE_WINDOWS_S = {"AP": (10.0, 50.0), "PVP": (50.0, 110.0), "DP": (110.0, 400.0)}
+# Typical delay of a named phase after the injection (s): estimates the injection from it.
+TYPICAL_DELAY_S = {"AP": 30.0, "PVP": 70.0, "DP": 180.0}
 
 
 @dataclass(frozen=True)
@@ -102,22 +104,25 @@ def select_mri(series: list[Series], injection: datetime | None = None) -> tuple
                                                                                     list[Decision]]:
     """Assign MR series to phases T2, AP, PVP, DP; one decision per MR series.
 
-    Keyword matches come first; when a phase has several candidates the latest-acquired one of the
-    study with most phases is kept (a repeated acquisition supersedes the first). Unnamed dynamic T1
-    series are then placed by acquisition time: relative to ``injection`` (or the series'
-    ContrastBolusStartTime) within :data:`PHASE_WINDOWS_S`, else in order after the first one.
+    Keyword matches come first. Unnamed (or ambiguously named) dynamic series are placed by
+    acquisition time after the injection within :data:`PHASE_WINDOWS_S`; the injection is ``injection``,
+    else a ContrastBolusStartTime, else estimated from a phase named by keyword (its time minus
+    :data:`TYPICAL_DELAY_S`), else the unnamed series are taken in order (3: AP, PVP, DP; 4: the first
+    is pre-contrast). When a phase has several candidates, a keyword match beats timing and then the
+    latest acquired is kept (a repeated acquisition supersedes the first).
     """
     mr = [s for s in series if s.modality == "MR"]
     decisions: dict[str, Decision] = {}
-    candidates: dict[str, list[tuple[Series, str]]] = {p: [] for p in MRI_PHASES}
+    candidates: dict[str, list[tuple[Series, str, bool]]] = {p: [] for p in MRI_PHASES}
     unnamed: list[Series] = []
     for s in mr:
         phase, why = phase_by_keyword(s.description)
         if phase is not None:
-            candidates[phase].append((s, why))
-        elif why.startswith("no phase keyword") and _is_dynamic_t1(s.description):
+            candidates[phase].append((s, why, True))
+        elif (why.startswith("no phase keyword") and _is_dynamic_t1(s.description)) \
+                or why.startswith("ambiguous"):
             unnamed.append(s)
-            decisions[s.series_uid] = Decision(s, "", False, f"{why}; dynamic T1 without phase name")
+            decisions[s.series_uid] = Decision(s, "", False, f"{why}; not placed by timing either")
         else:
             decisions[s.series_uid] = Decision(s, "", False, why)
 
@@ -125,14 +130,22 @@ def select_mri(series: list[Series], injection: datetime | None = None) -> tuple
     if unnamed:
         inj = injection or next((i.bolus_start for s in unnamed for i in s.instances if i.bolus_start),
                                 None)
+        source = "injection"
+        if inj is None:
+            for phase, delay in TYPICAL_DELAY_S.items():
+                named = [c[0].first_time for c in candidates[phase] if c[0].first_time is not None]
+                if named:
+                    inj = min(named) - timedelta(seconds=delay)
+                    source = f"injection estimated from the {phase} series ({delay:.0f} s typical delay)"
+                    break
         timed = sorted((s for s in unnamed if s.first_time is not None), key=lambda s: s.first_time)
         if inj is not None:
             for s in timed:
                 dt = (s.first_time - inj).total_seconds()
                 for phase, (lo, hi) in PHASE_WINDOWS_S.items():
                     if lo <= dt < hi:
-                        candidates[phase].append((s, f"acquired {dt:.0f} s after injection "
-                                                     f"(window {lo:.0f}-{hi:.0f} s)"))
+                        candidates[phase].append((s, f"acquired {dt:.0f} s after {source} "
+                                                     f"(window {lo:.0f}-{hi:.0f} s)", False))
                         break
                 else:
                     decisions[s.series_uid] = Decision(
@@ -146,7 +159,7 @@ def select_mri(series: list[Series], injection: datetime | None = None) -> tuple
                 timed = timed[1:]
             if len(timed) == 3:
                 for s, phase in zip(timed, ("AP", "PVP", "DP")):
-                    candidates[phase].append((s, "order of acquisition among 3 unnamed dynamics"))
+                    candidates[phase].append((s, "order of acquisition among 3 unnamed dynamics", False))
             else:
                 for s in timed:
                     decisions[s.series_uid] = Decision(
@@ -157,13 +170,14 @@ def select_mri(series: list[Series], injection: datetime | None = None) -> tuple
     for phase, items in candidates.items():
         if not items:
             continue
-        items.sort(key=lambda it: (it[0].first_time or datetime.min, it[0].n_frames))
-        best, why = items[-1]
+        items.sort(key=lambda it: (it[2], it[0].first_time or datetime.min, it[0].n_frames))
+        best, why, _ = items[-1]
         chosen[phase] = best
         decisions[best.series_uid] = Decision(best, f"mri:{phase}", True, why)
-        for s, w in items[:-1]:
+        for s, w, _ in items[:-1]:
             decisions[s.series_uid] = Decision(s, f"mri:{phase}", False,
-                                               f"{w}; superseded by a later {phase} series")
+                                               f"{w}; another {phase} series ranks first (keyword "
+                                               "over timing, then the later acquisition)")
     return chosen, [decisions[s.series_uid] for s in mr]
 
 

@@ -83,7 +83,19 @@ def test_repeated_phase_keeps_the_later_series(tmp_path):
     again = _mr_series(tmp_path, "ART", 45)
     chosen, decisions = select_mri(scan(tmp_path).by_patient()["P001"])
     assert chosen["AP"].series_uid == again
-    assert "superseded" in {d.series.series_uid: d.reason for d in decisions}[first]
+    assert "ranks first" in {d.series.series_uid: d.reason for d in decisions}[first]
+
+
+def test_unnamed_series_placed_relative_to_a_named_phase_and_keyword_beats_timing(tmp_path):
+    ap = _mr_series(tmp_path, "LAVA ART", 30)
+    pvp = _mr_series(tmp_path, "LAVA dyn", 72)  # no phase name, no bolus time: 42 s after the AP
+    dp = _mr_series(tmp_path, "ART PVP", 200)  # ambiguous name: placed by timing
+    late_ap = _mr_series(tmp_path, "LAVA dyn", 35)  # timing says AP, but the named AP wins
+    chosen, decisions = select_mri(scan(tmp_path).by_patient()["P001"])
+    assert [chosen[p].series_uid for p in ("AP", "PVP", "DP")] == [ap, pvp, dp]
+    why = {d.series.series_uid: d.reason for d in decisions}
+    assert "estimated from the AP series" in why[pvp]
+    assert "ranks first" in why[late_ap]
 
 
 def test_ceus_selection_prefers_contrast_cines_and_skips_stills(tmp_path):
