@@ -26,7 +26,7 @@ import SimpleITK as sitk
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
-from hccrisk.errors import InputError
+from hccrisk.errors import HccriskError, InputError
 from hccrisk.log import get_logger, pseudonym
 from hccrisk.radiomics.extraction import extract, with_prefix
 from hccrisk.radiomics.parameters import file_sha256, resolve_params
@@ -276,10 +276,27 @@ def _run_pool(cases: list[Case], pending: dict[int, Path], params: Path, n_worke
                 unfinished.append(futures[future])
                 continue
             finished(futures[future], features, error)
+    if unfinished and not _workers_can_start():
+        raise HccriskError(
+            "radiomics worker processes die at start-up, before any extraction. A script that calls "
+            "extract_cohort with workers > 1 must make the call under `if __name__ == \"__main__\":` (the "
+            "workers are spawned and import the script again); or pass workers=1."
+        )
     if unfinished:
         log.warning("radiomics: a worker process died; running the %d unfinished extraction(s) one process each",
                     len(unfinished))
         _run_isolated(cases, sorted(unfinished, key=todo.index), params, n_workers, finished, job)
+
+
+def _workers_can_start() -> bool:
+    """Whether a fresh worker process can run a trivial job (it cannot when the main script re-runs the
+    extraction unguarded in every spawned child)."""
+    with _spawn_pool(1) as pool:
+        try:
+            pool.submit(os.getpid).result()
+            return True
+        except BrokenProcessPool:
+            return False
 
 
 def _run_isolated(cases: list[Case], todo: list[int], params: Path, n_workers: int, finished: Finished,

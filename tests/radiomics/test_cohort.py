@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -145,3 +147,20 @@ def test_a_dying_worker_process_fails_only_its_own_case(tmp_path):
     assert "case C1: the worker process died during this extraction" in errors[1]
     single = extract(sitk.ReadImage(str(cases[2].image)), sitk.ReadImage(str(cases[2].mask)), "huang2022_ceus2d")
     assert results[2] == single.to_dict()
+
+
+def test_unguarded_script_gets_a_clear_error_instead_of_failing_every_case(tmp_path):
+    # spawned workers import the main script again; without a __main__ guard they die at start-up
+    paths = [write_case(tmp_path, f"f{i}", *disc_frame(seed=i)) for i in range(2)]  # 2 keys: 2 workers
+    script = tmp_path / "unguarded.py"
+    script.write_text(
+        "from hccrisk.radiomics import Case, extract_cohort\n"
+        f"cases = [Case('A', {str(paths[0][0])!r}, {str(paths[0][1])!r}), "
+        f"Case('B', {str(paths[1][0])!r}, {str(paths[1][1])!r})]\n"
+        f"extract_cohort(cases, 'huang2022_ceus2d', {str(tmp_path / 'cache')!r}, workers=2, progress=False)\n"
+    )
+    run = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300,
+                         cwd=Path(__file__).parents[2])
+    assert run.returncode != 0
+    assert 'HccriskError: radiomics worker processes die at start-up' in run.stderr
+    assert 'if __name__ == "__main__":' in run.stderr
