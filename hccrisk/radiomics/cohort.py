@@ -52,6 +52,14 @@ class Case:
     label: int = 1
     prefix: str | None = None
 
+    def __post_init__(self) -> None:
+        # accept str paths and ids from callers; store one type
+        object.__setattr__(self, "case_id", str(self.case_id))
+        object.__setattr__(self, "image", Path(self.image))
+        object.__setattr__(self, "mask", Path(self.mask))
+        if isinstance(self.label, bool) or not isinstance(self.label, int) or self.label < 1:
+            raise InputError(f"case {self.case_id}", f"label must be a positive integer, got {self.label!r}")
+
     @property
     def name(self) -> str:
         """How messages name this extraction: ``case <id>`` plus the phase."""
@@ -90,13 +98,18 @@ def _extract_case(case: Case, params: Path) -> tuple[dict[str, float] | None, st
         return None, message
 
 
-def _cache_key(case: Case, params_sha: str) -> str:
+def _cache_key(case: Case, params_sha: str, hashes: dict[Path, str]) -> str:
+    """The extraction's identity; ``hashes`` memoises file hashes within a run (an image shared by a tumour
+    and a liver mask is read once)."""
+    for path in (case.image, case.mask):
+        if path not in hashes:
+            hashes[path] = file_sha256(path)
     parts = [
         f"format={CACHE_FORMAT}",
         f"pyradiomics={radiomics.__version__}",
         f"params={params_sha}",
-        f"image={file_sha256(case.image)}",
-        f"mask={file_sha256(case.mask)}",
+        f"image={hashes[case.image]}",
+        f"mask={hashes[case.mask]}",
         f"label={case.label}",
     ]
     return _sha256_text("\n".join(parts))
@@ -126,9 +139,13 @@ def _write_cache(path: Path, case: Case, params: Path, features: dict[str, float
     }
     # write then rename: a reader never sees half a file
     handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
-    with os.fdopen(handle, "w") as out:
-        json.dump(record, out)
-    os.replace(tmp, path)
+    try:
+        with os.fdopen(handle, "w") as out:
+            json.dump(record, out)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def default_workers() -> int:
@@ -182,9 +199,10 @@ def extract_cohort(
     pending: dict[int, Path] = {}  # index of the case to extract -> cache file to fill
     twins: dict[int, list[int]] = {}  # that index -> later cases with the very same files (extracted once)
     first_with_key: dict[str, int] = {}
+    hashes: dict[Path, str] = {}
     for index, case in enumerate(cases):
         try:
-            key = _cache_key(case, params_sha)
+            key = _cache_key(case, params_sha, hashes)
         except OSError as exc:  # missing or unreadable image/mask file
             errors[index] = f"{case.name}: cannot read {exc.filename}: {exc.strerror}"
             continue

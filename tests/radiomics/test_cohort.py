@@ -164,3 +164,10 @@ def test_unguarded_script_gets_a_clear_error_instead_of_failing_every_case(tmp_p
     assert run.returncode != 0
     assert 'HccriskError: radiomics worker processes die at start-up' in run.stderr
     assert 'if __name__ == "__main__":' in run.stderr
+
+
+def test_case_takes_str_paths_and_rejects_a_bad_label(tmp_path):
+    case = Case(7, str(tmp_path / "a.nii.gz"), str(tmp_path / "m.nii.gz"), prefix="AP")
+    assert case.case_id == "7" and isinstance(case.image, Path) and case.name == "case 7 AP"
+    with pytest.raises(InputError, match="case 7: label must be a positive integer"):
+        Case("7", tmp_path / "a.nii.gz", tmp_path / "m.nii.gz", label=0)
