@@ -18,8 +18,9 @@ def lasso_data(seed=0, n=150, p=30):
 
 
 @requires_r
-def test_lasso_matches_cv_glmnet_with_the_same_folds():
-    X, y = lasso_data()
+@pytest.mark.parametrize("n, p", [(150, 30), (80, 150)])  # n > p and p > n (strong rule at work)
+def test_lasso_matches_cv_glmnet_with_the_same_folds(n, p):
+    X, y = lasso_data(n=n, p=p)
     sel = LassoSelector(cv=5, random_state=1).fit(X, y)
     r = run_r("""
     suppressPackageStartupMessages(library(glmnet))
