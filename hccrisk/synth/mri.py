@@ -3,31 +3,27 @@
 plus ground-truth liver and tumour masks (NIfTI) on each series' own grid.
 
 The images come from ``mri_anatomy`` (shapes), ``mri_render`` (signal, noise, bias) and
-``mri_vendor`` (scanner conventions); see docs/synthetic.md, "MRI".
+``mri_vendor`` (scanner conventions), the files from ``mri_dicom``; see docs/synthetic.md, "MRI".
 """
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
-from pydicom.dataset import Dataset
-from pydicom.uid import MRImageStorage
 from scipy import ndimage
 
-from hccrisk.synth.common import da, patient_study_modules, save, sop_common, tm, uid_for
 from hccrisk.synth.latent import PatientLatents
 from hccrisk.synth.mri_anatomy import make_anatomy
+from hccrisk.synth.mri_dicom import FILE_LAYOUTS, MrUids, study_dataset, write_series
 from hccrisk.synth.mri_geometry import IDENTITY, SeriesGrid, breath_hold_motion, make_grid
 from hccrisk.synth.mri_render import PHASES, bias_field, phase_signals, render, rician
 from hccrisk.synth.mri_vendor import SERIES_NAMES, SIZES, Vendor, vendor
 
 #: Nominal phase delays after injection (s): AP 20-35, PVP 60-80, DP ~180; T2 precedes the contrast.
 _DELAYS_S = {"AP": (20.0, 35.0), "PVP": (60.0, 80.0), "DP": (170.0, 190.0)}
-_FILE_LAYOUTS = ("series_folders", "flat", "numbered")
 
 
 def write_mri_study(
@@ -67,17 +63,17 @@ def write_mri_study(
     protocol = draw["protocol"]
     names = SERIES_NAMES[p.vendor][int(protocol.integers(len(SERIES_NAMES[p.vendor])))]
     times = _timeline(p, protocol)
-    layout = _FILE_LAYOUTS[int(protocol.integers(len(_FILE_LAYOUTS)))]
+    layout = FILE_LAYOUTS[int(protocol.integers(len(FILE_LAYOUTS)))]
     motions = {ph: (IDENTITY if ph == "AP" else breath_hold_motion(anat.liver_centre, draw["motion"]))
                for ph in PHASES}
     noise = draw["noise"]
-    uid = _Uids(p)
+    uid = MrUids(p)
     dynamic_bias = bias_field(grids["AP"].shape, noise)  # one receive coil setup for the dynamic run
     result: dict = {"study_uid": uid("study"), "frame_of_reference_uid": uid("frame-of-reference"),
                     "series_uids": {}, "series": {}, "rois": {}, "observer2_rois": {}, "motion": {},
                     "vendor": p.vendor, "field_strength_t": v.field_t, "file_layout": layout,
                     "injection_time": times["injection"].isoformat()}
-    study = _study_dataset(p, v, uid, times)
+    study = study_dataset(p, v, uid, times)
     points: dict[SeriesGrid, np.ndarray] = {}  # the dynamic phases share one grid
     for number, phase in enumerate(PHASES):
         grid = grids[phase]
@@ -91,7 +87,7 @@ def write_mri_study(
         sigma = v.noise_sigma * (0.6 if phase == "T2" else 1.0)
         noisy = rician(clean.reshape(grid.shape) * bias, sigma, noise)
         stored, slope = _to_stored(noisy, v, noise)
-        series = _write_series(study, p, v, phase, names[phase], v.series_numbers[number], grid, stored,
+        series = write_series(study, p, v, phase, names[phase], v.series_numbers[number], grid, stored,
                                slope, times, uid, dicom_dir, layout)
         labels3 = labels.reshape(grid.shape)
         rois = {"tumour": roi_dir / f"mri_{phase}_tumour.nii.gz", "liver": roi_dir / f"mri_{phase}_liver.nii.gz"}
@@ -109,16 +105,6 @@ def write_mri_study(
                           "centre_mm": [round(float(c), 2) for c in n.shape.centre]} for n in anat.nodules]
     result["truth"] = _truth_row(result)
     return result
-
-
-class _Uids:
-    """Stable UIDs of this patient's MR objects (cohort seed + patient id + object name)."""
-
-    def __init__(self, p: PatientLatents):
-        self._parts = (p.cohort_seed, p.patient_id, "mri")
-
-    def __call__(self, *name: object) -> str:
-        return str(uid_for(*self._parts, *name))
 
 
 _STREAMS = ("geometry", "anatomy", "protocol", "motion", "noise", "observer2")
@@ -169,147 +155,6 @@ def _to_stored(signal: np.ndarray, v: Vendor, rng: np.random.Generator) -> tuple
     top = 2 ** v.bits_stored - 1 if not v.signed else 2 ** (v.bits_stored - 1) - 1
     stored = np.clip(np.rint(values), 0, top)
     return stored.astype(np.int16 if v.signed else np.uint16), slope
-
-
-def _study_dataset(p: PatientLatents, v: Vendor, uid: _Uids, times: dict[str, dt.datetime]) -> Dataset:
-    ds = Dataset()
-    ds.Modality = "MR"
-    patient_study_modules(ds, p, uid("study"), f"MR{p.index + 1:06d}{p.cohort_seed % 1000:03d}",
-                          "MRI LIVER WITH CONTRAST", modality="MR", study_datetime=times["start"])
-    ds.FrameOfReferenceUID = uid("frame-of-reference")
-    ds.PositionReferenceIndicator = ""
-    ds.BodyPartExamined = "LIVER"
-    ds.PatientPosition = "HFS"
-    ds.PatientWeight = round(55.0 + 25.0 * ((p.seed % 1000) / 1000.0), 1)
-    ds.MagneticFieldStrength = v.field_t
-    ds.ImagingFrequency = round(42.577478 * v.field_t, 6)
-    ds.ImagedNucleus = "1H"
-    ds.ReceiveCoilName = v.coil
-    ds.TransmitCoilName = "Body"
-    ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = "MONOCHROME2"
-    ds.BitsAllocated = 16
-    ds.BitsStored = v.bits_stored
-    ds.HighBit = v.bits_stored - 1
-    ds.PixelRepresentation = 1 if v.signed else 0
-    ds.BurnedInAnnotation = "NO"
-    ds.LossyImageCompression = "00"
-    return ds
-
-
-def _ds(value: float) -> str:
-    """A DS value: the shortest text that round-trips, else as many decimals as 16 characters hold."""
-    value = float(value) + 0.0  # no "-0"
-    for precision in range(17, -1, -1):
-        text = np.format_float_positional(value, precision=precision, unique=precision == 17, trim="-")
-        if len(text) <= 16:
-            return text
-    raise ValueError(f"{value} does not fit a DICOM DS")
-
-
-def _write_series(study: Dataset, p: PatientLatents, v: Vendor, phase: str, description: str,
-                  number: int, grid: SeriesGrid, stored: np.ndarray, slope: float | None,
-                  times: dict[str, dt.datetime], uid: _Uids, dicom_dir: Path, layout: str) -> dict:
-    """Write one series (one file per slice); returns what was written."""
-    ds = copy.deepcopy(study)  # the series' own elements: the study template is never touched
-    seq = v.t2 if phase == "T2" else v.dynamic
-    when = times[phase]
-    series_uid = uid(phase, "series")
-    ds.SeriesInstanceUID = series_uid
-    ds.SeriesNumber = number
-    ds.SeriesDescription = description
-    ds.ProtocolName = description.replace(" ", "_")
-    ds.SeriesDate, ds.SeriesTime = da(when), tm(when)
-    ds.AcquisitionDate, ds.AcquisitionTime = da(when), tm(when)
-    ds.ContentDate, ds.ContentTime = da(when), tm(when)
-    ds.AcquisitionNumber = 1
-    ds.ImageType = list(v.image_type)
-    ds.ScanningSequence = seq.scanning_sequence.split("\\")
-    ds.SequenceVariant = seq.sequence_variant.split("\\")
-    ds.ScanOptions = seq.scan_options.split("\\")
-    ds.MRAcquisitionType = seq.acquisition_type
-    ds.SequenceName = seq.sequence_name
-    ds.AngioFlag = "N"
-    ds.RepetitionTime = _ds(seq.repetition_ms)
-    ds.EchoTime = _ds(seq.echo_ms)
-    ds.EchoTrainLength = seq.echo_train
-    ds.EchoNumbers = [1]
-    ds.NumberOfAverages = "1"
-    ds.FlipAngle = _ds(seq.flip_deg)
-    ds.PixelBandwidth = _ds(seq.bandwidth_hz)
-    rows, cols = grid.shape[1], grid.shape[2]
-    ds.InPlanePhaseEncodingDirection = "COL"
-    ds.AcquisitionMatrix = [0, cols, int(rows * 0.75), 0]
-    ds.NumberOfPhaseEncodingSteps = int(rows * 0.75)
-    ds.PercentSampling = "75"
-    ds.PercentPhaseFieldOfView = "100"
-    ds.SliceThickness = _ds(grid.slice_thickness)
-    ds.SpacingBetweenSlices = _ds(grid.spacing[2])
-    ds.PixelSpacing = [_ds(grid.spacing[1]), _ds(grid.spacing[0])]  # row spacing, column spacing
-    ds.ImageOrientationPatient = [_ds(c) for c in grid.image_orientation]
-    ds.Rows, ds.Columns = rows, cols
-    ds.ImagesInAcquisition = grid.shape[0]
-    if phase != "T2":
-        _contrast_bolus(ds, v, study, times["injection"])
-    real = stored.astype(np.float32) * (slope or 1.0)
-    lo, hi = np.percentile(real.ravel()[::7], [1.0, 99.5])  # a subsample is plenty for a window
-    ds.WindowCenter, ds.WindowWidth = _ds(round((lo + hi) / 2.0, 1)), _ds(round(max(hi - lo, 1.0), 1))
-    if slope is not None:
-        ds.RescaleSlope, ds.RescaleIntercept = _ds(slope), "0"
-    created = when + dt.timedelta(seconds=20)
-    sop_common(ds, MRImageStorage, uid(phase, 0), created)
-    n = grid.shape[0]
-    files = []
-    for k in range(n):
-        instance = n - k if v.head_first_numbering else k + 1
-        ds.SOPInstanceUID = uid(phase, instance)
-        ds.InstanceNumber = instance
-        ds.ImagePositionPatient = [_ds(c) for c in grid.slice_position(k)]
-        ds.SliceLocation = _ds(grid.slice_location(k))
-        ds.PixelData = np.ascontiguousarray(stored[k]).tobytes()
-        ds.LargestImagePixelValue = int(stored[k].max())
-        ds.SmallestImagePixelValue = int(stored[k].min())
-        path = _file_path(dicom_dir, layout, ds, number, instance)
-        save(ds, path)
-        files.append(str(path))
-    return {
-        "series_uid": series_uid, "description": description, "number": number, "files": files,
-        "acquisition_time": when.isoformat(), "delay_s": round((when - times["injection"]).total_seconds(), 3),
-        "shape": list(grid.shape), "spacing": list(grid.spacing), "origin": list(grid.origin),
-        "direction": list(grid.direction), "slice_thickness": grid.slice_thickness,
-        "rescale_slope": slope,
-    }
-
-
-def _contrast_bolus(ds: Dataset, v: Vendor, study: Dataset, injection: dt.datetime) -> None:
-    """Contrast/Bolus module: 0.1 mmol/kg at 2.5 mL/s (0.5 M agents 0.2 mL/kg, 1 M 0.1 mL/kg)."""
-    ml_per_kg = 0.1 if "butrol" in v.contrast_agent else 0.2
-    volume = round(ml_per_kg * float(study.PatientWeight), 1)
-    ds.ContrastBolusAgent = v.contrast_agent
-    ds.ContrastBolusRoute = "IV"
-    ds.ContrastBolusVolume = _ds(volume)
-    ds.ContrastBolusTotalDose = _ds(volume)
-    ds.ContrastBolusStartTime = tm(injection)
-    ds.ContrastFlowRate = ["2.5"]
-    ds.ContrastFlowDuration = [_ds(round(volume / 2.5, 1))]
-    ds.ContrastBolusIngredient = "GADOLINIUM"
-    ds.ContrastBolusIngredientConcentration = _ds(v.agent_concentration_mg_ml)
-
-
-def _short_hash(text: str, n: int) -> str:
-    import hashlib
-
-    return hashlib.sha1(text.encode()).hexdigest()[:n].upper()
-
-
-def _file_path(root: Path, layout: str, ds: Dataset, series_number: int, instance: int) -> Path:
-    """Opaque, vendor-export-like file names; every layout keeps patients apart."""
-    study = _short_hash(str(ds.StudyInstanceUID), 8)
-    if layout == "flat":
-        return root / f"{_short_hash(str(ds.SOPInstanceUID), 20)}.dcm"
-    if layout == "numbered":
-        return root / f"ST{study[:6]}" / f"SE{series_number:04d}" / f"{instance:08d}.dcm"
-    return root / study / f"S{series_number}" / f"IM{instance:04d}"
 
 
 def _write_mask(grid: SeriesGrid, mask: np.ndarray, path: Path) -> None:

@@ -16,6 +16,7 @@ import pytest
 import SimpleITK as sitk
 from scipy import ndimage
 
+from hccrisk.synth.common import save
 from hccrisk.synth.latent import draw_latents
 from hccrisk.synth.mri import write_mri_study
 from hccrisk.synth.mri_geometry import RigidMotion
@@ -84,6 +85,16 @@ def test_series_read_back_with_pydicom_and_highdicom(studies):
                 frame = image.get_frame(1)  # highdicom applies the modality (rescale) transform
                 np.testing.assert_allclose(frame, real, rtol=1e-6)
             assert real.max() > 100, f"{v} {phase}: an empty image"
+
+
+def test_fast_encoded_slices_are_what_a_plain_save_writes(studies, tmp_path):
+    """Slices after the first are assembled from the first file's bytes: each must equal
+    ``common.save`` of its own dataset."""
+    for v, (_, res, _) in studies.items():
+        for phase in ("T2", "AP"):
+            for f in res["series"][phase]["files"][::5]:
+                again = save(pydicom.dcmread(f), tmp_path / "again.dcm")
+                assert Path(f).read_bytes() == again.read_bytes(), f"{v} {phase} {f}"
 
 
 def test_simpleitk_geometry_is_the_intended_one_and_the_masks_share_it(studies):
