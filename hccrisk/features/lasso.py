@@ -104,7 +104,6 @@ def _irls(xs: np.ndarray, y: np.ndarray, lam: float, b0: float, b: np.ndarray, t
 def _weighted_lasso(xs: np.ndarray, z: np.ndarray, w: np.ndarray, lam: float, b_init: np.ndarray) -> tuple[np.ndarray, float]:
     """glmnet's inner problem ``min (1/2n) sum w (z - b0 - x b)^2 + lam |b|_1`` by scikit-learn's
     coordinate descent: weighted centring removes b0, sqrt(w) row scaling removes the weights."""
-    n = len(z)
     wn = w / w.sum()
     x_mean, z_mean = wn @ xs, wn @ z
     root = np.sqrt(w)[:, None]
