@@ -176,7 +176,8 @@ def extract_cohort(
         cases: the extractions to run; several per case id for several phases (see Case).
         params: a repository parameter file stem (``"zhao2024_mri"``) or a path to a pyradiomics YAML file.
         cache_dir: folder of cached results (created when absent); safe to share between cohorts.
-        workers: worker processes (default: all cores), each single-threaded; 1 runs in this process.
+        workers: worker processes (None or 0: all cores), each single-threaded; 1 runs in this process.
+            Whole-liver extraction peaks at ~1.6 GB per worker: mind the memory on many-core machines.
         progress: show a tqdm progress bar.
 
     Returns:
