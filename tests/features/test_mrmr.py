@@ -43,3 +43,12 @@ def test_mrmr_is_deterministic_and_warns_when_k_exceeds_the_features():
     assert list(MRMRSelector(k=2).fit(X, y).ranking_) == list(MRMRSelector(k=2).fit(X, y).ranking_)
     with pytest.warns(UserWarning, match="keeping all"):
         assert MRMRSelector(k=10).fit(X, y).support_.all()
+
+
+def test_mrmr_picks_the_same_features_in_the_same_order_as_mrmr_selection():
+    mrmr = pytest.importorskip("mrmr", reason="mrmr-selection (the reference implementation) not installed")
+    from tests.features.data import signal_data
+
+    X, y, _ = signal_data(n=200, n_noise=100, seed=3)
+    reference = mrmr.mrmr_classif(X=X, y=pd.Series(y), K=20, show_progress=False)
+    assert list(X.columns[MRMRSelector(k=20).fit(X, y).ranking_]) == reference
