@@ -125,7 +125,7 @@ def _check_contents(image: sitk.Image, mask: sitk.Image, label: int, name: str) 
         raise InputError(name, f"image has {image.GetNumberOfComponentsPerPixel()} components per pixel "
                                "(RGB?); radiomics needs a single grey channel")
     labels = sitk.GetArrayViewFromImage(mask)
-    if not np.all(np.mod(labels, 1) == 0):
+    if labels.dtype.kind == "f" and not np.all(np.mod(labels, 1) == 0):
         raise InputError(name, "mask has non-integer values (a probability map?); threshold it to labels first")
     inside = labels == label
     if not inside.any():
