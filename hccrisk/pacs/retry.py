@@ -57,6 +57,8 @@ def with_retries(operation: Callable[[], T], policy: RetryPolicy, what: str,
             if not exc.retryable:
                 raise
             if attempt == policy.attempts - 1:
+                if policy.attempts == 1:
+                    raise
                 raise PacsError(exc.server, f"{exc.problem} (gave up after {policy.attempts} "
                                 f"tries)", retryable=True) from exc
             wait = delays[attempt]
