@@ -50,5 +50,5 @@ def test_mrmr_picks_the_same_features_in_the_same_order_as_mrmr_selection():
     from tests.features.data import signal_data
 
     X, y, _ = signal_data(n=200, n_noise=100, seed=3)
-    reference = mrmr.mrmr_classif(X=X, y=pd.Series(y), K=20, show_progress=False)
+    reference = mrmr.mrmr_classif(X=X, y=pd.Series(y), K=20, show_progress=False, n_jobs=1)
     assert list(X.columns[MRMRSelector(k=20).fit(X, y).ranking_]) == reference
