@@ -5,7 +5,8 @@ Objective per lambda (glmnet's scale): ``-loglik(b0, b) / n + lambda * ||b||_1``
 standardised features (mean 0, SD with divisor n, as glmnet's ``standardize=TRUE``); the intercept is
 not penalised; coefficients are reported on the original scale. Solver: glmnet's own scheme -
 iteratively reweighted least squares whose penalised weighted least-squares steps are solved by
-scikit-learn's coordinate descent (``Lasso`` with sample weights), warm-started along the path.
+scikit-learn's coordinate descent (``lasso_path``), warm-started along the path, with glmnet's
+sequential strong rule and a KKT check (exact solution, fewer columns per fit).
 Lambda path: ``n_lambda`` values log-spaced from lambda_max (the smallest lambda giving all-zero
 coefficients) down to ``lambda_min_ratio * lambda_max`` (glmnet's default ratio: 0.01 when n < p, else
 1e-4). CV: binomial deviance of held-out folds, fold means averaged weighted by fold size, SE as
