@@ -25,22 +25,40 @@ class OrthancRest:
         self._session = requests.Session()
         self._session.auth = auth
 
-    def get(self, path: str, **params) -> object:
-        """GET ``path`` (JSON); :class:`PacsError` naming the URL and the HTTP status on failure."""
-        url = f"{self.url}/{path.lstrip('/')}"
+    def _request(self, method: str, path: str, params: dict | None = None,
+                 data: str | bytes | None = None) -> object:
+        what = f"{method} /{path.lstrip('/')}"
 
         def once():
             try:
-                response = self._session.get(url, params=params, timeout=self.timeout_s)
+                response = self._session.request(method, f"{self.url}/{path.lstrip('/')}", params=params,
+                                                 data=data, timeout=self.timeout_s)
             except requests.ConnectionError:
-                raise PacsError(self.url, f"GET /{path.lstrip('/')}: cannot connect", retryable=True) from None
+                raise PacsError(self.url, f"{what}: cannot connect", retryable=True) from None
             except requests.Timeout:
-                raise PacsError(self.url, f"GET /{path.lstrip('/')}: timed out", retryable=True) from None
+                raise PacsError(self.url, f"{what}: timed out", retryable=True) from None
             if response.status_code != 200:
-                raise PacsError(self.url, f"GET /{path.lstrip('/')}: HTTP {response.status_code}",
+                raise PacsError(self.url, f"{what}: HTTP {response.status_code} {response.text[:200]}",
                                 retryable=response.status_code >= 500)
-            return response.json()
-        return with_retries(once, self.retry, f"GET {url}")
+            return response.json() if response.content else None
+        return with_retries(once, self.retry, f"{what} at {self.url}")
+
+    def get(self, path: str, **params) -> object:
+        """GET ``path`` (JSON); :class:`PacsError` naming the URL and the HTTP status on failure."""
+        return self._request("GET", path, params)
+
+    def study_id(self, study_uid: str) -> str:
+        """Orthanc's own ID of the study with this StudyInstanceUID (:class:`PacsError` if absent)."""
+        found = [r for r in self._request("POST", "tools/lookup", data=study_uid) or []
+                 if r.get("Type") == "Study"]
+        if not found:
+            raise PacsError(self.url, f"no study {study_uid} in Orthanc")
+        return found[0]["ID"]
+
+    def send_study(self, study_uid: str, modality: str = "hccrisk") -> None:
+        """Have Orthanc C-STORE the study to one of its configured modalities (what a routing rule
+        does); returns when Orthanc has sent it."""
+        self._request("POST", f"modalities/{modality}/store", data=self.study_id(study_uid))
 
     def last_change(self) -> int:
         """The sequence number of the newest change (start a watch here to skip the history)."""
