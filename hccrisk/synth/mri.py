@@ -17,9 +17,9 @@ from scipy import ndimage
 
 from hccrisk.synth.latent import PatientLatents
 from hccrisk.synth.mri_anatomy import make_anatomy
-from hccrisk.synth.mri_dicom import FILE_LAYOUTS, MrUids, study_dataset, write_series
+from hccrisk.synth.mri_dicom import FILE_LAYOUTS, PHASE_FRACTION, MrUids, study_dataset, write_series
 from hccrisk.synth.mri_geometry import IDENTITY, SeriesGrid, breath_hold_motion, make_grid
-from hccrisk.synth.mri_render import PHASES, bias_field, phase_signals, render, rician
+from hccrisk.synth.mri_render import PHASES, acquired_resolution, bias_field, phase_signals, render, rician
 from hccrisk.synth.mri_vendor import SERIES_NAMES, SIZES, Vendor, vendor
 
 #: Nominal phase delays after injection (s): AP 20-35, PVP 60-80, DP ~180; T2 precedes the contrast.
@@ -85,7 +85,8 @@ def write_mri_study(
         clean, liver, labels = render(anat, anatomy_pts, sig, edge_mm=1.2 * grid.spacing[0])
         bias = dynamic_bias if phase != "T2" else bias_field(grid.shape, noise)
         sigma = v.noise_sigma * (0.6 if phase == "T2" else 1.0)
-        noisy = rician(clean.reshape(grid.shape) * bias, sigma, noise)
+        acquired = acquired_resolution(clean.reshape(grid.shape), PHASE_FRACTION)
+        noisy = rician(acquired * bias, sigma, noise)
         stored, slope = _to_stored(noisy, v, noise)
         series = write_series(study, p, v, phase, names[phase], v.series_numbers[number], grid, stored,
                                slope, times, uid, dicom_dir, layout)

@@ -29,6 +29,9 @@ from hccrisk.synth.mri_vendor import Vendor
 #: File layouts inside the patient's MR folder (drawn per study).
 FILE_LAYOUTS = ("series_folders", "flat", "numbered")
 
+#: Share of the rows acquired along the phase-encoding direction (the rest zero-filled).
+PHASE_FRACTION = 0.75
+
 #: Elements that differ between the slices of a series (everything else is shared).
 SLICE_TAGS = tuple(Tag(k) for k in ("SOPInstanceUID", "InstanceNumber", "ImagePositionPatient",
                                     "SliceLocation", "SmallestImagePixelValue", "LargestImagePixelValue",
@@ -161,9 +164,9 @@ def write_series(study: Dataset, p: PatientLatents, v: Vendor, phase: str, descr
     ds.PixelBandwidth = ds_text(seq.bandwidth_hz)
     rows, cols = grid.shape[1], grid.shape[2]
     ds.InPlanePhaseEncodingDirection = "COL"
-    ds.AcquisitionMatrix = [0, cols, int(rows * 0.75), 0]
-    ds.NumberOfPhaseEncodingSteps = int(rows * 0.75)
-    ds.PercentSampling = "75"
+    ds.AcquisitionMatrix = [0, cols, int(rows * PHASE_FRACTION), 0]
+    ds.NumberOfPhaseEncodingSteps = int(rows * PHASE_FRACTION)
+    ds.PercentSampling = ds_text(100 * PHASE_FRACTION)
     ds.PercentPhaseFieldOfView = "100"
     ds.SliceThickness = ds_text(grid.slice_thickness)
     ds.SpacingBetweenSlices = ds_text(grid.spacing[2])

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import fft as sfft
 
 from hccrisk.synth.latent import PatientLatents
 from hccrisk.synth.mri_anatomy import Anatomy, _liver_sd_raw, body_sd, cylinder_sd, thorax_sd, vessels_sd
@@ -213,6 +214,18 @@ def bias_field(shape: tuple[int, int, int], rng: np.random.Generator, strength: 
     log_field = (c[0] * xx + c[1] * yy + 0.5 * c[2] * zz + c[3] * xx * yy
                  + abs(c[4]) * yy ** 2 + 0.5 * c[5] * xx ** 2 + 0.3 * c[6] * zz ** 2)
     return np.exp(log_field - log_field.mean()).astype(np.float32)
+
+
+def acquired_resolution(volume: np.ndarray, phase_fraction: float) -> np.ndarray:
+    """What the scanner's k-space sampling makes of a volume (nz, ny, nx): the phase-encoding axis
+    (rows, y) is acquired to ``phase_fraction`` of the matrix and zero-filled, and a Fermi window
+    tapers both axes, so edges blur along y and ring slightly (Gibbs), as on a real 75 % matrix."""
+    ny, nx = volume.shape[1:]
+    ky = np.abs(np.fft.fftfreq(ny))[:, None] / (0.5 * phase_fraction)  # 1 = edge of acquired k-space
+    kx = np.abs(np.fft.rfftfreq(nx))[None, :] / 0.5
+    window = np.where(ky > 1.0, 0.0, 1.0 / (1.0 + np.exp((np.maximum(ky, kx) - 0.92) / 0.03)))
+    spectrum = sfft.rfft2(volume, axes=(1, 2), workers=1) * window.astype(np.float32)
+    return sfft.irfft2(spectrum, s=(ny, nx), axes=(1, 2), workers=1).astype(np.float32)
 
 
 def rician(signal: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
