@@ -45,6 +45,11 @@ def transform_path(out_dir: Path, phase: str) -> Path:
     return mri_dir(out_dir) / "transforms" / f"{phase}_to_{REFERENCE}.tfm"
 
 
+def _series_label(phase: str, files: Sequence[Path]) -> str:
+    """How error messages name a phase's series."""
+    return f"MRI {phase} series ({len(files)} files in {Path(files[0]).parent})"
+
+
 def _bias_correct(image: sitk.Image, n4: bool) -> tuple[sitk.Image, dict]:
     if not n4:
         return sitk.Cast(image, sitk.sitkFloat32), {"applied": False, "reason": "disabled"}
@@ -104,7 +109,7 @@ def ingest_mri(phase_files: dict[str, Sequence[Path]], out_dir: Path, *, normali
 
     # Reference: AP on its own 1 mm grid.
     t0 = time.perf_counter()
-    ap_native = read_series(phase_files[REFERENCE], name=f"{out_dir} {REFERENCE} series")
+    ap_native = read_series(phase_files[REFERENCE], name=_series_label(REFERENCE, phase_files[REFERENCE]))
     t_read = time.perf_counter()
     ap_corrected, ap_n4 = _bias_correct(ap_native, n4)
     t_n4 = time.perf_counter()
@@ -137,7 +142,8 @@ def ingest_mri(phase_files: dict[str, Sequence[Path]], out_dir: Path, *, normali
             summary["phases"][phase] = _ingest_phase(phase, files, out_dir, grid, ap_1mm,
                                                      normalisation=normalisation, n4=n4, register=register)
         except InputError as exc:
-            log.warning("MRI %s not ingested: %s", phase, exc)
+            # No paths in the log line: they may hold the patient ID (the summary keeps the details).
+            log.warning("MRI %s series not ingested (bad series; see the summary's problems)", phase)
             summary["missing"].append(phase)
             summary["problems"].append({"where": exc.where, "problem": exc.problem})
             summary["phases"][phase] = {"status": "error", "problem": str(exc)}
@@ -150,7 +156,7 @@ def ingest_mri(phase_files: dict[str, Sequence[Path]], out_dir: Path, *, normali
 def _ingest_phase(phase: str, files: Sequence[Path], out_dir: Path, grid: sitk.Image, ap_1mm: sitk.Image,
                   *, normalisation: str, n4: bool, register: bool) -> dict:
     t0 = time.perf_counter()
-    native = read_series(files, name=f"{out_dir} {phase} series")
+    native = read_series(files, name=_series_label(phase, files))
     t_read = time.perf_counter()
     corrected, n4_info = _bias_correct(native, n4)
     t_n4 = time.perf_counter()

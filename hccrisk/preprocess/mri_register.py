@@ -15,13 +15,14 @@ import math
 import numpy as np
 import SimpleITK as sitk
 
-# Multi-resolution schedule on the 1 mm reference grid: 4, 2, 1 mm. The metric sees a fixed number of
-# random samples per level, so the 1 mm level costs about as much as the others; on the phantoms of
-# tests/ingest/test_mri.py (bias-corrected, 2.5 x 2.5 x 5 mm series) it halves the worst-case error.
-SHRINK_FACTORS = (4, 2, 1)
-SMOOTHING_MM = (2.0, 1.0, 0.0)
-SAMPLES_PER_LEVEL = 40_000  # random metric samples per level: enough for a stable MI gradient
-HISTOGRAM_BINS = 32
+# Multi-resolution schedule on the 1 mm reference grid: 4 mm then 2 mm, a fixed number of random
+# metric samples per level, 64 histogram bins. Chosen on 5 synthetic patients (default size, planted
+# breath-hold motion, 15 registrations): mean displacement error 0.15-0.70 mm for PVP/DP and
+# 0.45-1.4 mm for T2 (5 mm slices), about 3 s CPU each; a final 1 mm level or 32 bins were no better.
+SHRINK_FACTORS = (4, 2)
+SMOOTHING_MM = (2.0, 1.0)
+SAMPLES_PER_LEVEL = 60_000
+HISTOGRAM_BINS = 64
 MAX_ITERATIONS = 200
 SEED = 20240601  # fixed metric sampling: the same input gives the same transform
 
@@ -75,16 +76,19 @@ def _method(fixed: sitk.Image, fixed_mask: sitk.Image | None) -> sitk.ImageRegis
 
 def _metric(fixed: sitk.Image, moving: sitk.Image, fixed_mask: sitk.Image | None,
             transform: sitk.Transform) -> float:
-    """Mattes MI (negative; lower is better) on the fixed grid, with the same samples for every call."""
+    """Mattes MI (negative; lower is better) on the fixed image at the last level's resolution.
+
+    MetricEvaluate uses every fixed voxel whatever the sampling settings, so the fixed image (and mask)
+    are subsampled first: the same points for every call, a fraction of the cost.
+    """
+    shrink = [int(SHRINK_FACTORS[-1])] * 3
     reg = sitk.ImageRegistrationMethod()
     reg.SetMetricAsMattesMutualInformation(numberOfHistogramBins=HISTOGRAM_BINS)
-    reg.SetMetricSamplingStrategy(reg.REGULAR)
-    reg.SetMetricSamplingPercentage(_sampling_percentages(fixed, fixed_mask)[-1], SEED)
     if fixed_mask is not None:
-        reg.SetMetricFixedMask(fixed_mask)
+        reg.SetMetricFixedMask(sitk.Shrink(fixed_mask, shrink))
     reg.SetInterpolator(sitk.sitkLinear)
     reg.SetInitialTransform(transform)
-    return float(reg.MetricEvaluate(fixed, moving))
+    return float(reg.MetricEvaluate(sitk.Shrink(fixed, shrink), moving))
 
 
 def register_rigid(fixed: sitk.Image, moving: sitk.Image,
