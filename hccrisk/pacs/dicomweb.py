@@ -61,7 +61,7 @@ class DicomWebClient:
                 raise PacsError(self.address, f"{what}: timed out", retryable=True) from None
             except requests.exceptions.HTTPError as exc:
                 status = exc.response.status_code if exc.response is not None else 0
-                text = (exc.response.text[:200].strip() if exc.response is not None else "")
+                text = " ".join(exc.response.text.split())[:200] if exc.response is not None else ""
                 raise PacsError(self.address, f"{what}: HTTP {status}" + (f" ({text})" if text else ""),
                                 retryable=status >= 500 or status in (408, 429)) from None
         return with_retries(once, self.retry, f"{what} at {self.address}")

@@ -144,7 +144,7 @@ class DimseClient:
             with self._association(f"C-FIND {level}", ae) as assoc:
                 for status, identifier in assoc.send_c_find(
                         query, StudyRootQueryRetrieveInformationModelFind):
-                    _check(self.address, f"C-FIND {level}", status, pending_ok=True)
+                    _check(self.address, f"C-FIND {level}", status, pending_ok=True, calling_aet=self.calling_ae_title)
                     if identifier is not None and status.Status in (0xFF00, 0xFF01):
                         found.append({k: _value(identifier[k] if k in identifier else None) for k in keys})
             return found
@@ -188,7 +188,7 @@ class DimseClient:
         with self._association(what, ae, ext_neg=roles,
                                evt_handlers=[(evt.EVT_C_STORE, on_store)]) as assoc:
             for status, _ in assoc.send_c_get(query, StudyRootQueryRetrieveInformationModelGet):
-                _check(self.address, what, status, pending_ok=True, sub_ops=True)
+                _check(self.address, what, status, pending_ok=True, sub_ops=True, calling_aet=self.calling_ae_title)
         return received
 
     def _move(self, query: Dataset, scp: "StorageSCPLike", what: str) -> list[Path]:
@@ -198,7 +198,7 @@ class DimseClient:
             for status, _ in assoc.send_c_move(query, scp.ae_title,
                                                StudyRootQueryRetrieveInformationModelMove):
                 _check(self.address, f"{what} to {scp.ae_title}", status, pending_ok=True,
-                       sub_ops=True)
+                       sub_ops=True, calling_aet=self.calling_ae_title)
         study_dir = scp.root / str(query.StudyInstanceUID)
         if "SeriesInstanceUID" in query:
             study_dir = study_dir / str(query.SeriesInstanceUID)
@@ -247,11 +247,14 @@ def _value(element) -> object:
 
 
 def _check(server: str, what: str, status: Dataset | None, pending_ok: bool = False,
-           sub_ops: bool = False) -> None:
+           sub_ops: bool = False, calling_aet: str = "") -> None:
     """Raise :class:`PacsError` for an empty response or a failure status."""
     if status is None or "Status" not in status:
-        raise PacsError(server, f"{what}: no response (association aborted or DIMSE timeout)",
-                        retryable=True)
+        # Orthanc, for one, aborts instead of answering a calling AE it does not know
+        hint = (f"; is our calling AE title {calling_aet!r} a modality the PACS allows this service?"
+                if calling_aet else "")
+        raise PacsError(server, f"{what}: no response (association aborted by the PACS or DIMSE "
+                        f"timeout{hint})", retryable=True)
     code = int(status.Status)
     if code == 0x0000 or (pending_ok and code in (0xFF00, 0xFF01)):
         return
