@@ -9,6 +9,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, clone
+from sklearn.calibration import CalibratedClassifierCV
 from sklearn.linear_model import LogisticRegression
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.neural_network import MLPClassifier
@@ -28,7 +29,8 @@ def make_classifier(name: str, random_state: int | None = None, **params: Any) -
     """An unfitted classifier with ``predict_proba``; ``params`` override the defaults below.
 
     - "lr": ``LogisticRegression`` (L2, C=1; for the unpenalised score model use ``LinearScore``)
-    - "svm": ``SVC(kernel="rbf", probability=True)`` (Platt scaling by internal 5-fold CV)
+    - "svm": ``SVC(kernel="rbf")`` with Platt scaling on 5-fold CV decision values
+      (``CalibratedClassifierCV(method="sigmoid", ensemble=False)``; ``params`` go to the SVC)
     - "knn": ``KNeighborsClassifier(n_neighbors=5)``
     - "xgboost": ``xgboost.XGBClassifier`` (200 trees, depth 3, eta 0.05, subsample 0.8, 1 thread)
     - "mlp": ``MLPClassifier`` (one hidden layer of 32 ReLU units, L-BFGS, L2 alpha 1e-2)
@@ -36,7 +38,10 @@ def make_classifier(name: str, random_state: int | None = None, **params: Any) -
     if name == "lr":
         return LogisticRegression(**{"max_iter": 5000, "random_state": random_state, **params})
     if name == "svm":
-        return SVC(**{"kernel": "rbf", "probability": True, "random_state": random_state, **params})
+        # Platt scaling as SVC(probability=True) did (deprecated in scikit-learn 1.9): sigmoid fitted
+        # on 5-fold cross-validated decision values, one SVC refitted on all data
+        svc = SVC(**{"kernel": "rbf", "random_state": random_state, **params})
+        return CalibratedClassifierCV(svc, method="sigmoid", cv=5, ensemble=False)
     if name == "knn":
         return KNeighborsClassifier(**{"n_neighbors": 5, **params})
     if name == "xgboost":
