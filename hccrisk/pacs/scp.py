@@ -88,14 +88,17 @@ class StorageSCP:
         return self
 
     def stop(self) -> None:
-        """Stop listening; studies whose quiet period is running are reported now."""
+        """Stop listening (open associations are ended); every study received and not yet reported
+        is reported now, so nothing received goes unannounced."""
         if self._server is not None:
             self._server.shutdown()
             self._server = None
         with self._lock:
-            due = [uid for uid, p in self._pending.items() if p.timer is not None]
-            for uid in due:
-                self._pending[uid].timer.cancel()
+            due = list(self._pending)
+            for pending in self._pending.values():
+                if pending.timer is not None:
+                    pending.timer.cancel()
+                pending.open_associations.clear()
         for uid in due:
             self._report(uid)
 
