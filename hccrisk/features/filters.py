@@ -96,8 +96,9 @@ class UnivariateTestFilter(_Filter):
 
     Per feature the test is chosen by normality: Shapiro-Wilk in each class; when both classes have
     Shapiro p > ``normality_alpha`` Welch's t-test (``scipy.stats.ttest_ind(equal_var=False)``, as
-    R ``t.test``), otherwise Mann-Whitney U (``scipy.stats.mannwhitneyu``, exact for small samples
-    without ties, else normal approximation with continuity correction, as R ``wilcox.test``).
+    R ``t.test``), otherwise Mann-Whitney U (``scipy.stats.mannwhitneyu``; exact when both classes
+    have fewer than 50 samples and the feature has no ties, else the normal approximation with
+    continuity correction: R ``wilcox.test``'s rule, as ``hccrisk.stats.baseline_table``).
     Constant features get p = 1. ``pvalues_`` (n_features_in_,), ``tests_`` ("t" or "U").
     """
 
@@ -116,7 +117,7 @@ class UnivariateTestFilter(_Filter):
             for group in (a, b):
                 normal &= np.nan_to_num(stats.shapiro(group, axis=0).pvalue, nan=0.0) > self.normality_alpha
             p_t = stats.ttest_ind(a, b, axis=0, equal_var=False).pvalue
-            p_u = stats.mannwhitneyu(a, b, axis=0, alternative="two-sided").pvalue
+            p_u = _mann_whitney_p(a, b)
         pvalues = np.nan_to_num(np.where(normal, p_t, p_u), nan=1.0)
         pvalues[np.ptp(X, axis=0) == 0] = 1.0
         self.pvalues_ = pvalues
@@ -219,6 +220,17 @@ def univariate_logit_p(X: np.ndarray, y: np.ndarray, max_iter: int = 25, tol: fl
         p = 2 * stats.norm.sf(np.abs(b1 / se))
     p = np.where(constant | ~np.isfinite(p), 1.0, p)
     return np.where(constant, 0.0, b1 / np.where(constant, 1.0, sd)), p
+
+
+def _mann_whitney_p(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Two-sided Mann-Whitney p of every column (p,), with R ``wilcox.test``'s choice of method."""
+    p = stats.mannwhitneyu(a, b, axis=0, alternative="two-sided", method="asymptotic").pvalue
+    if len(a) < 50 and len(b) < 50:
+        pooled = np.vstack([a, b])
+        no_ties = np.array([len(np.unique(col)) == len(col) for col in pooled.T])
+        for j in np.flatnonzero(no_ties):
+            p[j] = stats.mannwhitneyu(a[:, j], b[:, j], alternative="two-sided", method="exact").pvalue
+    return p
 
 
 def _corrcoef(X: np.ndarray) -> np.ndarray:

@@ -31,22 +31,26 @@ def test_univariate_test_filter_chooses_test_by_normality_and_matches_scipy():
     assert list(f.tests_[:4]) == ["t", "U", "t", "U"]
     a, b = X[y == 0], X[y == 1]
     assert f.pvalues_[0] == pytest.approx(stats.ttest_ind(a.normal_shift, b.normal_shift, equal_var=False).pvalue, rel=1e-12)
-    assert f.pvalues_[1] == pytest.approx(stats.mannwhitneyu(a.skewed_shift, b.skewed_shift).pvalue, rel=1e-12)
+    assert f.pvalues_[1] == pytest.approx(stats.mannwhitneyu(a.skewed_shift, b.skewed_shift, method="asymptotic").pvalue, rel=1e-12)
     assert f.pvalues_[4] == 1.0
     assert list(f.get_feature_names_out()) == ["normal_shift", "skewed_shift"]
 
 
 @requires_r
-def test_univariate_test_filter_p_values_match_r():
-    X, y = two_groups(seed=3)
+@pytest.mark.parametrize("n", [120, 40])  # Mann-Whitney: normal approximation (n >= 50 per class), exact (< 50)
+def test_univariate_test_filter_p_values_match_r(n):
+    X, y = two_groups(seed=3, n=n)
     f = UnivariateTestFilter().fit(X, y)
     r = run_r("""
     g <- d$y == 1
-    out("t", t.test(d$normal_shift[!g], d$normal_shift[g])$p.value)
-    out("u", wilcox.test(d$skewed_shift[!g], d$skewed_shift[g])$p.value)
+    for (v in c("normal_shift", "skewed_shift")) {
+      out(paste0("t_", v), t.test(d[[v]][!g], d[[v]][g])$p.value)
+      out(paste0("u_", v), wilcox.test(d[[v]][!g], d[[v]][g])$p.value)
+    }
     out("sw", c(shapiro.test(d$normal_shift[!g])$p.value, shapiro.test(d$skewed_shift[g])$p.value))
     """, d=X.assign(y=y))
-    np.testing.assert_allclose(f.pvalues_[:2], [r["t"][0], r["u"][0]], rtol=1e-6)
+    expected = [r[f"{'t' if test == 't' else 'u'}_{v}"][0] for v, test in zip(["normal_shift", "skewed_shift"], f.tests_)]
+    np.testing.assert_allclose(f.pvalues_[:2], expected, rtol=1e-6)
     a, b = X[y == 0], X[y == 1]
     np.testing.assert_allclose([stats.shapiro(a.normal_shift).pvalue, stats.shapiro(b.skewed_shift).pvalue], r["sw"], rtol=1e-4)
 
