@@ -127,3 +127,37 @@ def echo_command(
     except PacsError as exc:
         _fail(exc, 1)
     typer.echo(f"{address}: OK")
+
+
+@pacs_app.command("listen")
+def listen_command(
+    out: Path = typer.Option(..., "--out", help="Received studies go to OUT/<study>/<series>/<sop>.dcm."),
+    port: int = typer.Option(11112, "--port", min=0, max=65535, help="TCP port (0: any free port)."),
+    aet: str = typer.Option("HCCRISK", "--aet", help="Our AE title (the PACS's C-MOVE destination)."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (0.0.0.0: all)."),
+    stable: float = typer.Option(5.0, "--stable", min=0.0,
+                                 help="Quiet seconds after the sender's association ends before a "
+                                      "study counts as complete."),
+) -> None:
+    """Run a storage SCP until Ctrl-C; prints one line per complete study."""
+    import time
+
+    from hccrisk.pacs import PacsError
+    from hccrisk.pacs.scp import StorageSCP
+
+    def announce(study) -> None:
+        typer.echo(f"study {study.study_uid}: {len(study.files)} file(s) from {study.calling_ae_title} "
+                   f"in {study.folder}")
+
+    try:
+        scp = StorageSCP(out, aet, port, host, on_study=announce, stable_s=stable).start()
+    except PacsError as exc:
+        _fail(exc, 1)
+    typer.echo(f"listening as {scp.address}; Ctrl-C stops")
+    try:
+        while True:
+            time.sleep(1)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        scp.stop()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pydicom
 from typer.testing import CliRunner
 
@@ -47,6 +49,40 @@ def test_send_to_a_pacs_that_is_down_keeps_the_files_for_flush(orthanc, mr_files
     assert result.exit_code == 1 and "1 still queued" in result.output
 
 
+def _read_until(process, text: str) -> str:
+    """The first output line containing ``text`` (log lines come first); '' at end of output."""
+    for line in process.stdout:
+        if text in line:
+            return line
+    return ""
+
+
 def test_bad_address_exit_code_2(tmp_path):
     result = _run("fetch", "1.2.3", "--from", "pacs-without-port", "--out", str(tmp_path))
     assert result.exit_code == 2 and "pacs-without-port" in result.output
+
+
+def test_listen_receives_what_orthanc_routes(orthanc, scp_port, mr_files, tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from hccrisk.pacs import RetryPolicy, connect
+    from hccrisk.pacs.orthanc_rest import OrthancRest
+
+    connect(orthanc.dimse_address).store(mr_files)
+    study_uid = str(pydicom.dcmread(mr_files[0]).StudyInstanceUID)
+    hccrisk = str(Path(sys.executable).parent / "hccrisk")
+    process = subprocess.Popen([hccrisk, "pacs", "listen", "--out",
+                                str(tmp_path / "inbox"), "--port", str(scp_port), "--stable", "0.2"],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert "listening as HCCRISK@127.0.0.1" in _read_until(process, "listening as")
+        OrthancRest(orthanc.url, RetryPolicy(3, 0.2)).send_study(study_uid)
+        line = _read_until(process, f"study {study_uid}")
+        assert f"study {study_uid}: {len(mr_files)} file(s) from {orthanc.ae_title}" in line
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(30)
+    assert len(list((tmp_path / "inbox" / study_uid).rglob("*.dcm"))) == len(mr_files)
