@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Sequence
 
@@ -11,6 +12,10 @@ import requests
 from hccrisk.pacs.errors import PacsError
 from hccrisk.pacs.files import read_for_sending, save_dataset
 from hccrisk.pacs.retry import RetryPolicy, with_retries
+
+# dicomweb-client's `retrying` decorator logs a traceback per failed try even with its retries off;
+# our retry loop already logs each failure in one line.
+logging.getLogger("retrying").setLevel(logging.ERROR)
 
 # Ask for the instances as stored: without it a DICOMweb server may transcode to Explicit VR LE.
 _AS_STORED = (("application/dicom", "*"),)

@@ -38,7 +38,7 @@ def test_store_waits_for_the_pacs_to_come_back(orthanc_down, protocol, mr_files,
         outbox.send(mr_files, _address(orthanc_down, protocol))
     restart.join()
     assert time.monotonic() - start >= 1.0
-    retries = [r for r in caplog.records if "retry" in r.getMessage()]
+    retries = [r for r in caplog.records if r.name == "hccrisk.pacs.retry"]
     assert retries, "the first tries must have failed while Orthanc was down"
     assert "refused" in retries[0].getMessage() or "connect" in retries[0].getMessage()
     assert outbox.items() == []  # delivered, so removed
