@@ -91,7 +91,8 @@ def _extract_case(case: Case, params: Path) -> tuple[dict[str, float] | None, st
     try:
         image = sitk.ReadImage(str(case.image))
         mask = sitk.ReadImage(str(case.mask))
-        features = extract(image, mask, params, label=case.label, name=case.name)
+        log_as = pseudonym(case.case_id) + (f" {case.prefix}" if case.prefix else "")  # no IDs in logs
+        features = extract(image, mask, params, label=case.label, name=case.name, log_as=log_as)
         return features.to_dict(), None
     except Exception as exc:  # reported per case; the run goes on
         message = str(exc) if isinstance(exc, InputError) else f"{case.name}: {type(exc).__name__}: {exc}"

@@ -155,6 +155,7 @@ def extract(
     *,
     label: int = 1,
     name: str = "image",
+    log_as: str | None = None,
 ) -> pd.Series:
     """Radiomics features of ``image`` inside ``mask == label``, as pyradiomics computes them with ``params``.
 
@@ -164,7 +165,8 @@ def extract(
         mask: label image on exactly the image's grid (size, spacing, origin, direction).
         params: a repository parameter file stem (``"zhao2024_mri"``) or a path to a pyradiomics YAML file.
         label: mask value of the region.
-        name: how error messages and warnings name this case (a case id and phase, a file path).
+        name: how error messages name this case (a case id and phase, a file path).
+        log_as: how log lines name it (default ``name``); pass a pseudonym when ``name`` holds a patient ID.
 
     Returns:
         float Series: pyradiomics feature name (``original_firstorder_Mean``, ``wavelet-LLH_glcm_Idmn``...) ->
@@ -193,7 +195,7 @@ def extract(
         except ValueError as exc:  # pyradiomics' checks on the mask (too few voxels, flat region...)
             raise InputError(name, f"pyradiomics refused the region: {exc}") from None
     for message in warnings:
-        log.warning("%s: pyradiomics: %s", name, message)
+        log.warning("%s: pyradiomics: %s", log_as or name, message)
     return pd.Series(
         {key: float(value) for key, value in result.items() if not key.startswith("diagnostics_")},
         dtype=float,

@@ -13,6 +13,7 @@ import pytest
 import SimpleITK as sitk
 
 from hccrisk.errors import InputError
+from hccrisk.log import pseudonym
 from hccrisk.radiomics import PARAMS_DIR, Case, cohort, extract, extract_cohort
 from tests.radiomics.images import disc_frame, sphere_case, write_case
 
@@ -171,3 +172,20 @@ def test_case_takes_str_paths_and_rejects_a_bad_label(tmp_path):
     assert case.case_id == "7" and isinstance(case.image, Path) and case.name == "case 7 AP"
     with pytest.raises(InputError, match="case 7: label must be a positive integer"):
         Case("7", tmp_path / "a.nii.gz", tmp_path / "m.nii.gz", label=0)
+
+
+def test_a_case_missing_filtered_images_gets_nan_columns_and_a_warning(tmp_path, caplog):
+    # a 12 x 12 frame at 0.3 mm is too small for LoG sigma 4 and 5 mm: pyradiomics skips those images
+    big = write_case(tmp_path, "big", *disc_frame(seed=0))
+    small = write_case(tmp_path, "small", *disc_frame(seed=1, shape=(12, 12), radius=4))
+    cases = [Case("BIG", *big), Case("SMALL", *small)]
+    with caplog.at_level("WARNING", logger="hccrisk"):
+        table, failures = extract_cohort(cases, "huang2022_ceus2d", tmp_path / "cache", workers=1, progress=False)
+    assert failures.empty and table.shape == (2, 939)
+    missing = table.columns[table.loc["SMALL"].isna()]
+    assert len(missing) == 2 * 93 and all(c.startswith(("log-sigma-4-0", "log-sigma-5-0")) for c in missing)
+    assert table.loc["BIG"].notna().all()
+    ours = [r.getMessage() for r in caplog.records if r.name.startswith("hccrisk")]
+    warnings = [m for m in ours if "applyLoG" in m]
+    assert len(warnings) == 2 and all(w.startswith(pseudonym("SMALL")) for w in warnings)
+    assert not any("SMALL" in m for m in ours)  # logs carry pseudonyms only
