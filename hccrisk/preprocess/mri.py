@@ -96,7 +96,6 @@ def ingest_mri(phase_files: dict[str, Sequence[Path]], out_dir: Path, *, normali
                                "reference, so the MRI of this patient cannot be ingested")
     t_start = time.perf_counter()
     folder = mri_dir(out_dir)
-    (folder / "transforms").mkdir(parents=True, exist_ok=True)
     summary: dict = {
         "hccrisk_version": hccrisk.__version__,
         "reference": REFERENCE,
@@ -111,6 +110,7 @@ def ingest_mri(phase_files: dict[str, Sequence[Path]], out_dir: Path, *, normali
     t0 = time.perf_counter()
     ap_native = read_series(phase_files[REFERENCE], name=_series_label(REFERENCE, phase_files[REFERENCE]))
     t_read = time.perf_counter()
+    (folder / "transforms").mkdir(parents=True, exist_ok=True)  # only once AP is known to be readable
     ap_corrected, ap_n4 = _bias_correct(ap_native, n4)
     t_n4 = time.perf_counter()
     grid = isotropic_grid(ap_native, SPACING_MM)
@@ -148,6 +148,9 @@ def ingest_mri(phase_files: dict[str, Sequence[Path]], out_dir: Path, *, normali
             summary["problems"].append({"where": exc.where, "problem": exc.problem})
             summary["phases"][phase] = {"status": "error", "problem": str(exc)}
 
+    for phase in summary["missing"]:  # a re-run must not leave an earlier run's volume beside this summary
+        (folder / f"{phase}.nii.gz").unlink(missing_ok=True)
+        transform_path(out_dir, phase).unlink(missing_ok=True)
     summary["timings_s"] = {"total": round(time.perf_counter() - t_start, 3)}
     (folder / "mri.json").write_text(json.dumps(summary, indent=2))
     return summary

@@ -371,12 +371,17 @@ def test_missing_ap_raises_and_a_broken_phase_is_reported(patient, tmp_path):
     files = patient["files"]
     with pytest.raises(MissingDataError, match="no AP"):
         ingest_mri({"PVP": files["PVP"]}, tmp_path / "no_ap")
+    assert not (tmp_path / "no_ap").exists()
+    stale = tmp_path / "broken" / "mri" / "DP.nii.gz"  # from an earlier run: must not survive this one
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"old")
     broken = files["DP"][:5] + files["DP"][7:]  # two slices gone
     broken_dp = [p for p in files["DP"] if p not in broken]
     summary = ingest_mri({"AP": files["AP"], "DP": [*broken]}, tmp_path / "broken", n4=False,
                          register=False, normalisation="percentile")
     assert summary["phases"]["DP"]["status"] == "error" and "DP" in summary["missing"]
     assert len(broken_dp) == 2 and "missing slice(s)" in summary["problems"][0]["problem"]
+    assert not stale.exists()
     assert summary["phases"]["AP"]["normalisation"]["method"] == "percentile"
     ap = sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "broken" / "mri" / "AP.nii.gz")))
     assert ap.min() == 0.0 and ap.max() == 1.0
