@@ -55,8 +55,7 @@ def send_command(
             raise InputError(", ".join(map(str, files)), "no files to send")
         client_for = lambda dest: connect(dest, retry=policy, calling_ae_title=aet)  # noqa: E731
         if outbox is not None:
-            item = Outbox(outbox, policy, client_for).put(paths, to)
-            Outbox(outbox, policy, client_for).deliver(item)
+            Outbox(outbox, policy, client_for).send(paths, to)
         else:
             client_for(to).store(paths)
     except InputError as exc:

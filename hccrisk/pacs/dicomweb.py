@@ -105,19 +105,35 @@ class DicomWebClient:
             raise PacsError(self.address, f"{what}: no instances")
         return paths
 
-    def store(self, files: Sequence[Path]) -> int:
-        """STOW-RS the files, one request per study; returns the number stored."""
-        by_study: dict[str, list[pydicom.Dataset]] = {}
+    def store(self, files: Sequence[Path], max_request_bytes: int = 256 * 2**20) -> int:
+        """STOW-RS the files: one request per study, split so a request carries at most about
+        ``max_request_bytes`` of files (memory holds one request); returns the number stored."""
+        by_study: dict[str, list[Path]] = {}
         for path in files:
-            ds = read_for_sending(path)
-            by_study.setdefault(str(ds.StudyInstanceUID), []).append(ds)
-        for study_uid, datasets in by_study.items():
-            response = self._call(f"STOW-RS of {len(datasets)} instance(s) of study {study_uid}",
-                                  lambda d=datasets, s=study_uid: self._client.store_instances(d, s))
-            failed = response.get("FailedSOPSequence", []) if response is not None else []
-            if failed:
-                reasons = sorted({str(item.get("FailureReason", "?")) for item in failed})
-                raise PacsError(self.address, f"STOW-RS rejected {len(failed)} instance(s) of study "
-                                f"{study_uid} (failure reason {', '.join(reasons)})")
+            ds = read_for_sending(path, header_only=True)
+            by_study.setdefault(str(ds.StudyInstanceUID), []).append(Path(path))
+        for study_uid, paths in by_study.items():
+            for chunk in _chunks(paths, max_request_bytes):
+                datasets = [read_for_sending(p) for p in chunk]
+                response = self._call(f"STOW-RS of {len(datasets)} instance(s) of study {study_uid}",
+                                      lambda d=datasets, s=study_uid: self._client.store_instances(d, s))
+                failed = response.get("FailedSOPSequence", []) if response is not None else []
+                if failed:
+                    reasons = sorted({str(item.get("FailureReason", "?")) for item in failed})
+                    raise PacsError(self.address, f"STOW-RS rejected {len(failed)} instance(s) of "
+                                    f"study {study_uid} (failure reason {', '.join(reasons)})")
         return sum(len(v) for v in by_study.values())
 
+
+def _chunks(paths: list[Path], max_bytes: int) -> list[list[Path]]:
+    """Consecutive groups of files whose sizes add up to at most ``max_bytes`` (or one file)."""
+    chunks: list[list[Path]] = [[]]
+    size = 0
+    for path in paths:
+        n = path.stat().st_size
+        if chunks[-1] and size + n > max_bytes:
+            chunks.append([])
+            size = 0
+        chunks[-1].append(path)
+        size += n
+    return chunks

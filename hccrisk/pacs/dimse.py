@@ -6,7 +6,7 @@ import socket
 import threading
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Iterator, Protocol, Sequence
 
 from pydicom.dataset import Dataset
 from pydicom.uid import (DeflatedExplicitVRLittleEndian, ExplicitVRLittleEndian,
@@ -205,8 +205,12 @@ class DimseClient:
         return [p for p in study_dir.rglob("*.dcm")] if study_dir.is_dir() else []
 
     def store(self, files: Sequence[Path]) -> int:
-        """C-STORE the files (each in its own transfer syntax, never transcoded); returns the count."""
-        datasets = [(path, read_for_sending(path)) for path in files]
+        """C-STORE the files (each in its own transfer syntax, never transcoded); returns the count.
+
+        Headers are read first (to propose the contexts); each file is read whole only when it is sent,
+        so memory holds one file at a time.
+        """
+        datasets = [(Path(path), read_for_sending(path, header_only=True)) for path in files]
         pairs = sorted({(str(ds.SOPClassUID), str(ds.file_meta.TransferSyntaxUID)) for _, ds in datasets})
         stored = 0
         for start in range(0, len(pairs), 120):  # at most 128 contexts per association
@@ -222,13 +226,15 @@ class DimseClient:
         for sop, syntax in sorted(pairs):
             ae.add_requested_context(sop, [syntax])
         with self._association(f"C-STORE of {len(batch)} instance(s)", ae) as assoc:
-            for path, ds in batch:
-                status = assoc.send_c_store(ds)
+            for path, _ in batch:
+                status = assoc.send_c_store(read_for_sending(path))
                 _check(self.address, f"C-STORE of {path.name}", status)
         return len(batch)
 
 
-class StorageSCPLike:  # the part of StorageSCP that C-MOVE needs (avoids an import cycle)
+class StorageSCPLike(Protocol):
+    """What C-MOVE needs of a :class:`~hccrisk.pacs.scp.StorageSCP`: where it files what it gets."""
+
     ae_title: str
     root: Path
 

@@ -63,14 +63,15 @@ def dicom_files(paths: list[Path] | tuple[Path, ...]) -> list[Path]:
     return out
 
 
-def read_for_sending(path: Path) -> Dataset:
-    """Read a file to be sent to a PACS; :class:`InputError` when it is not DICOM or lacks UIDs."""
+def read_for_sending(path: Path, header_only: bool = False) -> Dataset:
+    """Read a file to be sent to a PACS (``header_only``: without pixel data, to plan the sending);
+    :class:`InputError` when it is not DICOM or lacks the UIDs a PACS needs."""
     import pydicom
 
     from hccrisk.errors import InputError
 
     try:
-        ds = pydicom.dcmread(path)
+        ds = pydicom.dcmread(path, stop_before_pixels=header_only)
     except Exception as exc:  # pydicom raises several types for a non-DICOM file
         raise InputError(path, f"not a readable DICOM file ({exc})") from None
     for keyword in ("StudyInstanceUID", "SOPInstanceUID", "SOPClassUID"):
