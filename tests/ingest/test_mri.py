@@ -21,7 +21,7 @@ from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, generate_uid
 from hccrisk.dicom.mr import read_series
 from hccrisk.errors import InputError, MissingDataError
 from hccrisk.preprocess.mri import ingest_mri, resample_mask_to_ingested
-from hccrisk.preprocess.mri_steps import isotropic_grid, n4_correct, resample_onto
+from hccrisk.preprocess.mri_steps import body_mask, isotropic_grid, n4_correct, normalise, resample_onto
 
 # ---------------------------------------------------------------- phantom -----------------------------
 TUMOUR_CENTRE = np.array([-45.0, 10.0, 8.0])
@@ -385,3 +385,22 @@ def test_missing_ap_raises_and_a_broken_phase_is_reported(patient, tmp_path):
     assert summary["phases"]["AP"]["normalisation"]["method"] == "percentile"
     ap = sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "broken" / "mri" / "AP.nii.gz")))
     assert ap.min() == 0.0 and ap.max() == 1.0
+
+
+def test_body_mask_and_normalisation_inside_it():
+    grid = make_grid(size=(64, 56, 20), spacing=(3.5, 3.0, 8.0))
+    image = phase_image("PVP", grid, noise=5.0)
+    mask = body_mask(image)
+    truth = _inside(grid_points(grid), *BODY) > 0.5
+    got = sitk.GetArrayFromImage(mask).astype(bool)
+    assert 2 * (got & truth).sum() / (got.sum() + truth.sum()) > 0.95
+    z, info = normalise(image, mask, "zscore")
+    inside = sitk.GetArrayFromImage(z)[got]
+    assert inside.mean() == pytest.approx(0.0, abs=1e-4) and inside.std() == pytest.approx(1.0, abs=1e-4)
+    scaled, info = normalise(image, mask, "percentile")
+    values = sitk.GetArrayFromImage(scaled)
+    raw = sitk.GetArrayFromImage(image)[got]
+    assert values.min() == 0.0 and values.max() == 1.0
+    assert np.mean(values[got] <= 0.0) == pytest.approx(np.mean(raw <= np.percentile(raw, 1)), abs=1e-3)
+    with pytest.raises(ValueError, match="normalisation must be one of"):
+        normalise(image, mask, "minmax")
