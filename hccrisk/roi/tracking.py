@@ -202,9 +202,9 @@ def _track_segment(image, valid, key_box: CeusBox, start: int, stop: int, step: 
         # Prefer the smallest move among equal scores (flat images give an all-zero map).
         dy, dx = np.mgrid[0:combined.shape[0], 0:combined.shape[1]]
         dist = ((dy + ya - py) / ry) ** 2 + ((dx + xa - px) / rx) ** 2
-        combined = combined - PENALTY * dist
-        best = np.lexsort((dist.ravel(), -np.round(combined.ravel(), 9)))[0]
-        by, bx = np.unravel_index(best, combined.shape)
+        scored = combined - PENALTY * dist
+        best = np.lexsort((dist.ravel(), -np.round(scored.ravel(), 9)))[0]
+        by, bx = np.unravel_index(best, scored.shape)
         py, px = int(by + ya), int(bx + xa)
         put(i, float(combined[by, bx]), True)
         prev_tpl = (1.0 - EMA) * prev_tpl + EMA * feats[py:py + ph, px:px + pw]
