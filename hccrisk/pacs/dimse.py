@@ -144,7 +144,8 @@ class DimseClient:
             with self._association(f"C-FIND {level}", ae) as assoc:
                 for status, identifier in assoc.send_c_find(
                         query, StudyRootQueryRetrieveInformationModelFind):
-                    _check(self.address, f"C-FIND {level}", status, pending_ok=True, calling_aet=self.calling_ae_title)
+                    _check(self.address, f"C-FIND {level}", status, pending_ok=True,
+                           calling_aet=self.calling_ae_title)
                     if identifier is not None and status.Status in (0xFF00, 0xFF01):
                         found.append({k: _value(identifier[k] if k in identifier else None) for k in keys})
             return found
@@ -155,7 +156,8 @@ class DimseClient:
         """Fetch a study (or series) into ``out/<study>/<series>/<sop>.dcm``; returns the paths.
 
         By default C-GET (the instances come back on the same association). With ``move_to`` (a
-        running :class:`~hccrisk.pacs.scp.StorageSCP` whose AE title the PACS knows), C-MOVE to it.
+        running :class:`~hccrisk.pacs.scp.StorageSCP` whose AE title the PACS knows), C-MOVE to it:
+        the files land in the SCP's folder (``out`` is not used) and its callback fires as usual.
         """
         query = Dataset()
         query.QueryRetrieveLevel = "SERIES" if series_uid else "STUDY"
@@ -163,7 +165,10 @@ class DimseClient:
         if series_uid:
             query.SeriesInstanceUID = series_uid
         what = f"C-{'MOVE' if move_to else 'GET'} of study {study_uid}"
-        once = (lambda: self._move(query, move_to, what)) if move_to else (lambda: self._get(query, out, what))
+
+        def once() -> list[Path]:
+            return self._move(query, move_to, what) if move_to else self._get(query, out, what)
+
         paths = with_retries(once, self.retry, f"{what} from {self.address}")
         if not paths:
             raise PacsError(self.address, f"{what}: no instances")
@@ -188,7 +193,8 @@ class DimseClient:
         with self._association(what, ae, ext_neg=roles,
                                evt_handlers=[(evt.EVT_C_STORE, on_store)]) as assoc:
             for status, _ in assoc.send_c_get(query, StudyRootQueryRetrieveInformationModelGet):
-                _check(self.address, what, status, pending_ok=True, sub_ops=True, calling_aet=self.calling_ae_title)
+                _check(self.address, what, status, pending_ok=True, sub_ops=True,
+                       calling_aet=self.calling_ae_title)
         return received
 
     def _move(self, query: Dataset, scp: "StorageSCPLike", what: str) -> list[Path]:
@@ -202,7 +208,7 @@ class DimseClient:
         study_dir = scp.root / str(query.StudyInstanceUID)
         if "SeriesInstanceUID" in query:
             study_dir = study_dir / str(query.SeriesInstanceUID)
-        return [p for p in study_dir.rglob("*.dcm")] if study_dir.is_dir() else []
+        return list(study_dir.rglob("*.dcm")) if study_dir.is_dir() else []
 
     def store(self, files: Sequence[Path]) -> int:
         """C-STORE the files (each in its own transfer syntax, never transcoded); returns the count.

@@ -38,7 +38,8 @@ class OrthancRest:
             except requests.Timeout:
                 raise PacsError(self.url, f"{what}: timed out", retryable=True) from None
             if response.status_code != 200:
-                raise PacsError(self.url, f"{what}: HTTP {response.status_code} {' '.join(response.text.split())[:200]}",
+                body = " ".join(response.text.split())[:200]
+                raise PacsError(self.url, f"{what}: HTTP {response.status_code} {body}",
                                 retryable=response.status_code >= 500)
             return response.json() if response.content else None
         return with_retries(once, self.retry, f"{what} at {self.url}")

@@ -66,7 +66,6 @@ def test_listen_receives_what_orthanc_routes(orthanc, scp_port, mr_files, tmp_pa
     import signal
     import subprocess
     import sys
-    import time
 
     from hccrisk.pacs import RetryPolicy, connect
     from hccrisk.pacs.orthanc_rest import OrthancRest

@@ -4,7 +4,6 @@ the server or file and the problem; permanent problems are not retried."""
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import pytest
 
