@@ -19,6 +19,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 import requests
@@ -34,6 +35,10 @@ DICOMWEB_PLUGIN = os.environ.get("HCCRISK_ORTHANC_DICOMWEB_PLUGIN",
                                  "/usr/share/orthanc/plugins/libOrthancDicomWeb.so")
 TEMPLATE = Path(os.environ.get("HCCRISK_ORTHANC_TEMPLATE",
                                Path(__file__).resolve().parents[2] / "deploy" / "orthanc" / "orthanc.json"))
+
+
+class _PortTaken(Exception):
+    """Orthanc exited because a port was taken."""
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -67,6 +72,8 @@ class OrthancServer:
         self.scp = (scp_ae_title, scp_host, scp_port)
         self.stable_age_s = stable_age_s
         self.template = Path(template)
+        self.name = f"hccrisk-orthanc-{uuid.uuid4().hex[:8]}"
+        self._ports_fixed = bool(http_port and dicom_port)
         self._process: subprocess.Popen | None = None
 
     # -- addresses ------------------------------------------------------------------------------
@@ -107,7 +114,7 @@ class OrthancServer:
         except json.JSONDecodeError as exc:
             raise InputError(self.template, f"not valid JSON ({exc})") from None
         aet, host, port = self.scp
-        config.update(HttpPort=self.http_port, DicomPort=self.dicom_port, DicomAet=self.ae_title,
+        config.update(Name=self.name, HttpPort=self.http_port, DicomPort=self.dicom_port, DicomAet=self.ae_title,
                       StorageDirectory=str(self.storage / "db"), IndexDirectory=str(self.storage / "db"),
                       StableAge=self.stable_age_s, Plugins=[DICOMWEB_PLUGIN])
         modalities = dict(config.get("DicomModalities", {}))
@@ -125,8 +132,24 @@ class OrthancServer:
         for binary in (ORTHANC_BINARY, DICOMWEB_PLUGIN):
             if not Path(binary).exists():
                 raise InputError(binary, "not found: install Debian packages orthanc and orthanc-dicomweb")
-        self.http_port = self.http_port or free_port()
-        self.dicom_port = self.dicom_port or free_port()
+        # Ports picked here may be taken by another process before Orthanc binds them (other
+        # engineers' test runs): then Orthanc exits and we pick again, at most three times.
+        auto_ports = not (self.http_port and self.dicom_port)
+        for attempt in range(3 if auto_ports else 1):
+            if auto_ports and (attempt or not self._ports_fixed):
+                self.http_port, self.dicom_port = free_port(), free_port()
+            try:
+                self._launch(timeout_s)
+                break
+            except _PortTaken:
+                if attempt == (2 if auto_ports else 0):
+                    raise PacsError(self.url, f"Orthanc could not bind its ports:\n{self.log_tail()}")
+        self._ports_fixed = True  # a restart keeps the ports, so configured clients keep working
+        log.info("Orthanc ready: REST %s, DICOMweb %s, DIMSE %s", self.url, self.dicomweb_url,
+                 self.dimse_address)
+        return self
+
+    def _launch(self, timeout_s: float) -> None:
         self.storage.mkdir(parents=True, exist_ok=True)
         self.config_path.write_text(json.dumps(self.config(), indent=2))
         log_file = open(self.log_path, "ab")
@@ -136,17 +159,20 @@ class OrthancServer:
         finally:
             log_file.close()  # the child holds its own descriptor
         self._wait_ready(timeout_s)
-        log.info("Orthanc ready: REST %s, DICOMweb %s, DIMSE %s", self.url, self.dicomweb_url,
-                 self.dimse_address)
-        return self
 
     def _wait_ready(self, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
-                raise PacsError(self.url, f"Orthanc exited at start with code {self._process.returncode}:"
-                                f"\n{self.log_tail()}")
+                tail = self.log_tail()
+                self._process = None
+                if "address already in use" in tail.lower() or "cannot bind" in tail.lower():
+                    raise _PortTaken()
+                raise PacsError(self.url, f"Orthanc exited at start:\n{tail}")
             try:
+                # the name is unique per server object: a different server on a stolen port fails it
+                if requests.get(f"{self.url}/system", timeout=2).json().get("Name") != self.name:
+                    raise ValueError("another server answers on this port")
                 plugins = requests.get(f"{self.url}/plugins", timeout=2).json()
                 with socket.create_connection(("127.0.0.1", self.dicom_port), timeout=2):
                     pass

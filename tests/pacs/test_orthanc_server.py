@@ -13,7 +13,7 @@ import time
 import pytest
 
 from hccrisk.errors import InputError
-from hccrisk.pacs import NO_RETRY, connect
+from hccrisk.pacs import NO_RETRY, PacsError, connect
 from hccrisk.pacs.orthanc_server import OrthancServer, free_port
 
 
@@ -57,3 +57,13 @@ def test_by_hand_command_runs_until_interrupted(tmp_path):
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection(("127.0.0.1", dicom), timeout=2)
     assert (tmp_path / "pacs" / "orthanc.json").is_file()  # storage kept for the next start
+
+
+def test_a_taken_port_is_a_clear_error(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("0.0.0.0", 0))
+        taken.listen()
+        server = OrthancServer(tmp_path / "s", http_port=free_port(), dicom_port=taken.getsockname()[1])
+        with pytest.raises(PacsError, match="could not bind its ports"):
+            server.start()
+        assert not server.running
