@@ -82,22 +82,27 @@ def ceus_case_samples(patient_dir: str | Path, boxes: np.ndarray | None = None, 
     if boxes is None:
         if roi_dir is None:
             raise InputError(patient_dir, "need the tumour boxes or an observer ROI folder")
-        boxes = _observer_boxes(cine, Path(roi_dir), margin_mm)
+        boxes = observer_boxes(cine, Path(roi_dir), margin_mm)
     boxes = np.asarray(boxes, float)
     if boxes.shape != (len(cine.times), 4):
         raise InputError(patient_dir, f"need ({len(cine.times)}, 4) boxes, got {boxes.shape}")
-    # Gaps carry no box: reuse the nearest measured one (their crops are not used anyway).
-    good = np.flatnonzero(np.isfinite(boxes).all(1))
-    if good.size == 0:
-        raise InputError(patient_dir, "no tumour box on any sample")
-    near = good[np.abs(np.arange(len(boxes))[:, None] - good[None, :]).argmin(1)]
-    boxes = np.rint(boxes[near]).astype(int)
+    boxes = fill_gap_boxes(boxes, patient_dir)
     crops = crop_box_cine(cine.contrast, boxes, (crop, crop), cine.valid)
     phase = np.load(Path(cine.path), allow_pickle=False)["phase"]
     return ceus_phase_samples(crops, phase, cine.valid, phases, n_frames, n_splits, where=cine.path)
 
 
-def _observer_boxes(cine, roi_dir: Path, margin_mm: float) -> np.ndarray:
+def fill_gap_boxes(boxes: np.ndarray, where: str | Path) -> np.ndarray:
+    """(T, 4) boxes with NaN rows (gaps) -> int boxes, each NaN row taking the nearest measured box
+    (crops of gap samples are never used; they only need a valid box)."""
+    good = np.flatnonzero(np.isfinite(boxes).all(1))
+    if good.size == 0:
+        raise InputError(where, "no tumour box on any sample")
+    near = good[np.abs(np.arange(len(boxes))[:, None] - good[None, :]).argmin(1)]
+    return np.rint(boxes[near]).astype(int)
+
+
+def observer_boxes(cine, roi_dir: Path, margin_mm: float) -> np.ndarray:
     from hccrisk.roi.box import CeusBox, expand_box
     from hccrisk.roi.observers import observer_box, truth_boxes
     from hccrisk.roi.tracking import track_box
