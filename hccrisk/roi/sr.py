@@ -1,0 +1,127 @@
+"""CEUS boxes as DICOM Structured Reports: a TID 1500 measurement report (highdicom
+``Comprehensive3DSR``) whose planar ROI is the box as a closed POLYLINE SCOORD on the source
+ultrasound multi-frame, frame by frame, so that MONAI Label / Deploy and viewers can show it.
+
+Coordinates: SCOORD image coordinates in the stored frame, where (0, 0) is the top-left corner of the
+top-left pixel (DICOM PS3.3 C.18.6.1.2), so a box's inclusive-exclusive pixel edges x0, x1 / y0, y1 are the
+corner coordinates directly.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import highdicom as hd
+import numpy as np
+import pydicom
+from pydicom.sr.codedict import codes
+
+import hccrisk
+from hccrisk.errors import InputError
+from hccrisk.roi.box import CeusBox, array_to_stored
+from hccrisk.roi.cine import CeusCine
+
+ABDOMINAL_US = hd.sr.CodedConcept("45036003", "SCT", "Ultrasonography of abdomen")  #: procedure reported
+
+
+def clip_path(patient_dir: str | Path, sop_instance_uid: str) -> Path:
+    """The DICOM file of a CEUS clip, from the patient's ``ceus.json`` (written by the ingest)."""
+    meta = Path(patient_dir) / "ceus.json"
+    try:
+        clips = json.loads(meta.read_text())["clips"]
+    except (OSError, ValueError, KeyError) as exc:
+        raise InputError(meta, f"cannot read the clips of the ingested CEUS: {exc}") from None
+    for clip in clips:
+        if clip["sop_instance_uid"] == sop_instance_uid:
+            return Path(clip["path"])
+    raise InputError(meta, f"no clip with SOP Instance UID {sop_instance_uid}")
+
+
+def write_box_sr(boxes: Sequence[tuple[CeusBox, str | Path]], path: str | Path, *,
+                 margin_mm: float | None = None, observer: str = "hccrisk.roi",
+                 series_number: int = 902) -> Path:
+    """Write CEUS boxes as one SR; each box is a planar ROI on one frame of its source clip.
+
+    Args:
+        boxes: (box in STORED-frame pixels with ``frame`` = 0-based frame of that clip, clip file).
+            From the ingested cine: ``cine_boxes_for_sr``.
+        margin_mm: recorded in the tracking identifier's text when given.
+        observer: the device observer name written in the observation context.
+    Returns: the path written.
+    """
+    if not boxes:
+        raise InputError("CEUS SR", "no box to write")
+    evidence: dict[str, pydicom.Dataset] = {}
+    groups = []
+    for n, (box, source) in enumerate(boxes, start=1):
+        try:
+            ds = evidence.get(str(source)) or pydicom.dcmread(source, stop_before_pixels=True)
+        except (OSError, pydicom.errors.InvalidDicomError) as exc:
+            raise InputError(source, f"cannot read the CEUS clip: {exc}") from None
+        evidence[str(source)] = ds
+        n_frames = int(getattr(ds, "NumberOfFrames", 1))
+        if not 0 <= box.frame < n_frames:
+            raise InputError(source, f"frame {box.frame} is outside the clip's {n_frames} frames")
+        if box.x0 < 0 or box.y0 < 0 or box.x1 > int(ds.Columns) or box.y1 > int(ds.Rows):
+            raise InputError(source, f"box {box} is outside the {ds.Rows} x {ds.Columns} stored frame")
+        polyline = np.array([[box.x0, box.y0], [box.x1, box.y0], [box.x1, box.y1], [box.x0, box.y1],
+                             [box.x0, box.y0]], dtype=np.float32)
+        region = hd.sr.ImageRegion(
+            graphic_type=hd.sr.GraphicTypeValues.POLYLINE, graphic_data=polyline,
+            source_image=hd.sr.SourceImageForRegion(ds.SOPClassUID, ds.SOPInstanceUID,
+                                                    referenced_frame_numbers=[box.frame + 1]))
+        label = f"CEUS tumour box {n}" + (f", margin {margin_mm:g} mm" if margin_mm is not None else "")
+        groups.append(hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations(
+            tracking_identifier=hd.sr.TrackingIdentifier(uid=hd.UID(), identifier=label),
+            referenced_region=region, finding_type=codes.SCT.Neoplasm))
+    context = hd.sr.ObservationContext(observer_device_context=hd.sr.ObserverContext(
+        observer_type=codes.DCM.Device,
+        observer_identifying_attributes=hd.sr.DeviceObserverIdentifyingAttributes(uid=hd.UID(), name=observer)))
+    report = hd.sr.MeasurementReport(observation_context=context, procedure_reported=ABDOMINAL_US,
+                                     imaging_measurements=groups)
+    sr = hd.sr.Comprehensive3DSR(
+        evidence=list(evidence.values()), content=report, series_instance_uid=hd.UID(),
+        series_number=series_number, sop_instance_uid=hd.UID(), instance_number=1, manufacturer="hccrisk",
+        series_description="hccrisk CEUS ROI")
+    sr.SoftwareVersions = hccrisk.__version__
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sr.save_as(path)
+    return path
+
+
+def read_box_sr(path: str | Path) -> list[tuple[CeusBox, str]]:
+    """The boxes of an SR written by ``write_box_sr``: (box in stored-frame pixels, clip SOP Instance UID)."""
+    try:
+        sr = hd.sr.srread(path)
+        groups = sr.content.get_planar_roi_measurement_groups()
+    except Exception as exc:  # highdicom raises several types for a non-SR or non-TID-1500 file
+        raise InputError(path, f"not a TID 1500 measurement report: {exc}") from None
+    out = []
+    for g in groups:
+        region = g.roi
+        if region is None:
+            continue
+        xy = np.asarray(region.value)
+        ref = region.ReferencedImageSequence[0] if hasattr(region, "ReferencedImageSequence") else \
+            region.ContentSequence[0].ReferencedSOPSequence[0]
+        frame = int(ref.ReferencedFrameNumber) - 1 if "ReferencedFrameNumber" in ref else 0
+        x0, y0 = np.floor(xy.min(axis=0)).astype(int)
+        x1, y1 = np.ceil(xy.max(axis=0)).astype(int)
+        out.append((CeusBox(int(x0), int(y0), int(x1), int(y1), frame), str(ref.ReferencedSOPInstanceUID)))
+    return out
+
+
+def cine_boxes_for_sr(cine: CeusCine, boxes: np.ndarray, samples: Sequence[int], patient_dir: str | Path
+                      ) -> list[tuple[CeusBox, Path]]:
+    """Boxes of chosen 2 fps samples (contrast-array pixels) -> (stored-frame box on its source frame, clip)."""
+    out = []
+    for i in samples:
+        if not cine.valid[i]:
+            raise InputError(cine.path, f"sample {i} lies in a gap: no stored frame to reference")
+        x0, y0, x1, y1 = (int(v) for v in boxes[i])
+        stored = array_to_stored(CeusBox(x0, y0, x1, y1, int(cine.source_frame[i])), cine.region_origin)
+        out.append((stored, clip_path(patient_dir, str(cine.source_sop[i]))))
+    return out
