@@ -9,7 +9,8 @@ Writes (docs/architecture.md, "Ingested layout"):
 Per phase: read_series -> N4 on the native grid (fit on a shrunk copy) -> rigid registration to AP ->
 ONE linear interpolation onto AP's 1 mm grid (native -> registered 1 mm in a single resampling, so the
 image is not blurred twice) -> normalisation inside the body mask. AP itself is resampled to a 1 mm grid
-with its own direction, covering its own field of view; that grid is the reference for every phase.
+with its own direction over its own field of view, cropped to the body + 1 cm; that grid is the reference
+for every phase.
 """
 
 from __future__ import annotations
@@ -26,11 +27,13 @@ from hccrisk.dicom.mr import describe_geometry, read_series
 from hccrisk.errors import InputError, MissingDataError
 from hccrisk.log import get_logger
 from hccrisk.preprocess.mri_register import register_rigid, transform_parameters
-from hccrisk.preprocess.mri_steps import NORMALISATIONS, body_mask, isotropic_grid, n4_correct, normalise, resample_onto
+from hccrisk.preprocess.mri_steps import (NORMALISATIONS, body_mask, crop_to_mask, isotropic_grid, n4_correct,
+                                          normalise, resample_onto)
 
 PHASES = ("T2", "AP", "PVP", "DP")
 REFERENCE = "AP"
 SPACING_MM = 1.0
+CROP_MARGIN_MM = 10.0
 
 log = get_logger(__name__)
 
@@ -43,6 +46,13 @@ def mri_dir(out_dir: Path) -> Path:
 def transform_path(out_dir: Path, phase: str) -> Path:
     """Where the `<phase>_to_AP` transform of an ingested patient lies."""
     return mri_dir(out_dir) / "transforms" / f"{phase}_to_{REFERENCE}.tfm"
+
+
+def _empty_grid(image: sitk.Image) -> sitk.Image:
+    """A uint8 image with `image`'s geometry (a resampling reference that holds no pixels worth keeping)."""
+    grid = sitk.Image(image.GetSize(), sitk.sitkUInt8)
+    grid.CopyInformation(image)
+    return grid
 
 
 def _series_label(phase: str, files: Sequence[Path]) -> str:
@@ -113,14 +123,18 @@ def ingest_mri(phase_files: dict[str, Sequence[Path]], out_dir: Path, *, normali
     (folder / "transforms").mkdir(parents=True, exist_ok=True)  # only once AP is known to be readable
     ap_corrected, ap_n4 = _bias_correct(ap_native, n4)
     t_n4 = time.perf_counter()
-    grid = isotropic_grid(ap_native, SPACING_MM)
-    ap_1mm = resample_onto(ap_corrected, grid)
-    ap_mask = body_mask(ap_1mm)
+    full_grid = isotropic_grid(ap_native, SPACING_MM)
+    ap_full = resample_onto(ap_corrected, full_grid)
+    # The reference grid is AP's field of view cropped to the body (+ margin): the air around it would
+    # be up to half of every file and of the registration's work.
+    ap_1mm, ap_mask, crop = crop_to_mask(ap_full, body_mask(ap_full), CROP_MARGIN_MM)
+    grid = _empty_grid(ap_1mm)
     identity = sitk.Euler3DTransform()
     sitk.WriteTransform(identity, str(transform_path(out_dir, REFERENCE)))
     t_res = time.perf_counter()
     norm = _finish(ap_1mm, normalisation, folder / f"{REFERENCE}.nii.gz", ap_mask)
-    summary["grid"] = describe_geometry(grid)
+    summary["grid"] = {**describe_geometry(grid), "crop": {"margin_mm": CROP_MARGIN_MM, **crop,
+                                                           "uncropped_size": list(full_grid.GetSize())}}
     summary["phases"][REFERENCE] = {
         "status": "ok", "file": f"{REFERENCE}.nii.gz",
         "transform": f"transforms/{REFERENCE}_to_{REFERENCE}.tfm", "n_files": len(phase_files[REFERENCE]),

@@ -118,6 +118,26 @@ def isotropic_grid(image: sitk.Image, spacing_mm: float = 1.0) -> sitk.Image:
     return grid
 
 
+def crop_to_mask(image: sitk.Image, mask: sitk.Image, margin_mm: float) -> tuple[sitk.Image, sitk.Image, dict]:
+    """Crop an image and its mask (same grid) to the mask's bounding box plus `margin_mm` on every side.
+
+    The cropped grid keeps spacing and direction (a sub-block of the same voxels, nothing resampled).
+    An empty mask leaves the image uncropped. Returns (image, mask, {"index", "size"} of the block).
+    """
+    stats = sitk.LabelShapeStatisticsImageFilter()
+    stats.Execute(mask)
+    size = np.asarray(image.GetSize())
+    if not stats.HasLabel(1):
+        return image, mask, {"index": [0, 0, 0], "size": size.tolist()}
+    box = np.asarray(stats.GetBoundingBox(1))  # (x0, y0, z0, nx, ny, nz) in voxels
+    margin = np.ceil(margin_mm / np.asarray(image.GetSpacing())).astype(int)
+    lo = np.maximum(box[:3] - margin, 0)
+    hi = np.minimum(box[:3] + box[3:] + margin, size)
+    index, extent = [int(v) for v in lo], [int(v) for v in hi - lo]
+    return (sitk.RegionOfInterest(image, extent, index), sitk.RegionOfInterest(mask, extent, index),
+            {"index": index, "size": extent})
+
+
 def resample_onto(image: sitk.Image, grid: sitk.Image, transform: sitk.Transform | None = None,
                   interpolator: int = sitk.sitkLinear, default: float = 0.0) -> sitk.Image:
     """Resample `image` onto `grid`'s geometry.

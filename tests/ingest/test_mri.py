@@ -310,8 +310,16 @@ def test_ingest_writes_every_phase_on_the_ap_1mm_grid(patient):
     assert json.loads((out / "mri.json").read_text()) == summary
     ap = sitk.ReadImage(str(out / "AP.nii.gz"))
     assert ap.GetSpacing() == pytest.approx((1.0, 1.0, 1.0))
+    # The grid is AP's field of view at 1 mm, cropped to the body + 1 cm: all of the body stays inside.
+    full = isotropic_grid(read_series(patient["files"]["AP"]))
     extent = np.asarray(AP_GRID["size"]) * np.asarray(AP_GRID["spacing"])
-    assert np.all(np.abs(np.asarray(ap.GetSize()) - extent) <= 0.5)
+    assert np.all(np.abs(np.asarray(full.GetSize()) - extent) <= 0.5)
+    assert list(full.GetSize()) == summary["grid"]["crop"]["uncropped_size"]
+    points = grid_points(full)[::3, ::3, ::3]
+    body_points = points[_inside(points, *BODY) > 0.5]
+    index = (body_points - np.asarray(ap.GetOrigin())) @ np.asarray(ap.GetDirection()).reshape(3, 3)
+    assert np.all(index >= -0.5) and np.all(index <= np.asarray(ap.GetSize()) - 0.5)
+    assert np.prod(ap.GetSize()) < 0.95 * np.prod(full.GetSize())  # the air was cropped
     for phase in ("AP", "PVP", "DP"):
         assert summary["phases"][phase]["status"] == "ok"
         image = sitk.ReadImage(str(out / f"{phase}.nii.gz"))
