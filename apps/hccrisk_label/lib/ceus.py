@@ -1,0 +1,91 @@
+"""CEUS box propagation for the label server, thin over ``hccrisk.roi`` (no MONAI Label import here,
+so the main venv's tests can check it).
+
+MONAI Label hands an infer task the series as one image; for a multi-frame US cine SimpleITK gives
+an array (T, H, W) (frames, rows, columns), and clicks arrive in ITK index order (x = column,
+y = row, z = frame).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from hccrisk.errors import InputError
+from hccrisk.roi.box import MARGIN_MM, CeusBox, box_from_outline
+from hccrisk.roi.cine import CeusCine
+from hccrisk.roi.tracking import BoxTrack, track_box
+
+#: the margins the papers use, mm (0.5 cm liu2025, 1 cm liu2020)
+ALLOWED_MARGINS_MM = tuple(sorted(MARGIN_MM.values()))
+#: the frame rate assumed when the image carries no frame times (the ingested timeline is 2 fps)
+DEFAULT_FPS = 2.0
+
+
+def cine_from_frames(frames: np.ndarray, spacing_mm: Sequence[float], fps: float = DEFAULT_FPS,
+                     name: str = "<label image>") -> CeusCine:
+    """A single-display CeusCine over every frame of a cine.
+
+    frames: (T, H, W) grayscale (any numeric type; scaled into uint8) or (T, H, W, 3) RGB (averaged);
+    spacing_mm: (row, column) pixel size in mm; fps: frames per second (times = index / fps).
+    """
+    arr = np.asarray(frames)
+    if arr.ndim == 4 and arr.shape[-1] in (3, 4):
+        arr = arr[..., :3].mean(axis=-1)
+    if arr.ndim != 3 or min(arr.shape) < 2:
+        raise InputError(name, f"a CEUS cine must be (frames, rows, columns); got shape {arr.shape}")
+    if arr.dtype != np.uint8:
+        lo, hi = float(arr.min()), float(arr.max())
+        arr = np.zeros(arr.shape, np.uint8) if hi <= lo else ((arr - lo) * (255.0 / (hi - lo))).astype(np.uint8)
+    n = arr.shape[0]
+    return CeusCine(contrast=arr, times=np.arange(n, dtype=float) / fps, valid=np.ones(n, bool),
+                    source_sop=np.array([""] * n), source_frame=np.arange(n),
+                    spacing_mm=np.asarray(spacing_mm, float), region_origin=np.zeros(2, np.int64),
+                    path=name)
+
+
+def box_from_clicks(points: Sequence[Sequence[float]], n_frames: int, name: str = "clicks") -> CeusBox:
+    """The tumour box through the user's clicks on one frame.
+
+    points: [x, y, frame] (ITK index order, as MONAI Label sends ``foreground``); two clicks are the
+    box corners, more are an outline (box through its extreme points). All clicks must be on one frame.
+    """
+    pts = np.asarray(points, float)
+    if pts.ndim != 2 or pts.shape[1] != 3 or len(pts) < 2:
+        raise InputError(name, f"need at least 2 clicks [x, y, frame] on one frame; got {pts.tolist()}")
+    frames = np.unique(np.round(pts[:, 2]).astype(int))
+    if len(frames) != 1:
+        raise InputError(name, f"clicks must all lie on one frame; got frames {frames.tolist()}")
+    frame = int(frames[0])
+    if not 0 <= frame < n_frames:
+        raise InputError(name, f"frame {frame} is outside the cine (0..{n_frames - 1})")
+    if len(pts) == 2:  # two opposite corners (pixels they fall in, x1/y1 exclusive)
+        lo, hi = np.floor(pts[:, :2].min(axis=0)), np.floor(pts[:, :2].max(axis=0)) + 1
+        return CeusBox(int(lo[0]), int(lo[1]), int(hi[0]), int(hi[1]), frame)
+    return box_from_outline(pts[:, :2], frame=frame)
+
+
+def box_from_label(label: np.ndarray, name: str = "label") -> CeusBox:
+    """The box of a drawn label: (T, H, W) mask with the tumour painted on exactly one frame."""
+    lab = np.asarray(label) > 0
+    frames = np.flatnonzero(lab.reshape(lab.shape[0], -1).any(axis=1))
+    if len(frames) != 1:
+        raise InputError(name, f"the label must mark the tumour on exactly one frame; found {len(frames)}")
+    ys, xs = np.nonzero(lab[frames[0]])
+    return CeusBox(int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1, int(frames[0]))
+
+
+def propagate_box(cine: CeusCine, box: CeusBox, margin_mm: float) -> tuple[BoxTrack, np.ndarray]:
+    """Track ``box`` over the cine and paint the margin-enlarged box on every frame.
+
+    Returns the track and a (T, H, W) uint8 mask (1 inside the enlarged box of each frame).
+    """
+    if margin_mm not in ALLOWED_MARGINS_MM:
+        raise InputError("margin_mm", f"{margin_mm} mm is not one of the papers' margins {ALLOWED_MARGINS_MM}")
+    track = track_box(cine, box)
+    boxes = track.expanded(margin_mm)
+    mask = np.zeros(cine.contrast.shape, np.uint8)
+    for t, (x0, y0, x1, y1) in enumerate(boxes):
+        mask[t, y0:y1, x0:x1] = 1
+    return track, mask

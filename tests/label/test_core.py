@@ -1,0 +1,92 @@
+"""The label app's image logic (apps/hccrisk_label/lib/ceus.py, mri.py) on images with a known answer.
+Runs in the main venv: these modules import hccrisk.roi and SimpleITK only, not MONAI Label."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+
+from hccrisk.errors import InputError
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "apps" / "hccrisk_label"))
+from lib.ceus import box_from_clicks, box_from_label, cine_from_frames, propagate_box  # noqa: E402
+from lib.mri import seeded_tumour  # noqa: E402
+
+
+def _moving_blob_cine(n: int = 40, h: int = 96, w: int = 120, seed: int = 0):
+    """A textured tissue background with a bright disk, both drifting 0.5 px per frame to the right and
+    breathing up and down; returns frames (T, H, W) uint8 and the disk's true boxes (T, 4)."""
+    rng = np.random.default_rng(seed)
+    from scipy import ndimage
+    tissue = ndimage.gaussian_filter(rng.normal(size=(h + 40, w + 60)), 2.0)
+    tissue = (tissue - tissue.min()) / np.ptp(tissue)
+    frames, boxes = [], []
+    yy, xx = np.mgrid[0:h, 0:w]
+    for t in range(n):
+        dx, dy = int(round(0.5 * t)), int(round(3 * np.sin(t / 5)))
+        img = tissue[20 + dy:20 + dy + h, 10 + dx:10 + dx + w] * 120
+        cx, cy, r = 50 - dx, 45 - dy, 9
+        img = img + 100 * ((xx - cx) ** 2 + (yy - cy) ** 2 <= r ** 2)
+        frames.append(np.clip(img + rng.normal(0, 5, img.shape), 0, 255).astype(np.uint8))
+        boxes.append((cx - r, cy - r, cx + r + 1, cy + r + 1))
+    return np.stack(frames), np.array(boxes)
+
+
+def test_ceus_box_from_corner_clicks_follows_the_tumour_with_margin():
+    frames, truth = _moving_blob_cine()
+    cine = cine_from_frames(frames, spacing_mm=(1.0, 1.0))  # small pixels would put the 15 mm rim off the image
+    k = 10
+    x0, y0, x1, y1 = truth[k]
+    box = box_from_clicks([[x0, y0, k], [x1 - 1, y1 - 1, k]], n_frames=len(frames))
+    assert (box.x0, box.y0, box.x1, box.y1, box.frame) == (x0, y0, x1, y1, k)
+    track, mask = propagate_box(cine, box, margin_mm=5.0)
+    assert mask.shape == frames.shape and mask.dtype == np.uint8
+    inside = [mask[t, truth[t, 1]:truth[t, 3], truth[t, 0]:truth[t, 2]].all() for t in range(len(frames))]
+    assert np.mean(inside) >= 0.98
+    # the margin: 5 mm at 1 mm pixels = 5 px on each side of the tracked box
+    bx0, by0, bx1, by1 = track.boxes[k]
+    assert mask[k].sum() == (bx1 - bx0 + 10) * (by1 - by0 + 10)
+    # the box does move with the tumour (a box left where drawn would not fit frame 39)
+    assert abs(track.boxes[-1, 0] - truth[-1, 0]) <= 1
+
+
+def test_ceus_box_from_a_label_on_one_frame():
+    label = np.zeros((5, 20, 30), np.uint8)
+    label[2, 4:9, 10:17] = 1
+    b = box_from_label(label)
+    assert (b.x0, b.y0, b.x1, b.y1, b.frame) == (10, 4, 17, 9, 2)
+    label[3, 0, 0] = 1
+    with pytest.raises(InputError, match="exactly one frame"):
+        box_from_label(label)
+
+
+def test_ceus_bad_clicks_and_margin_are_named():
+    with pytest.raises(InputError, match="one frame"):
+        box_from_clicks([[1, 1, 0], [5, 5, 1]], n_frames=3)
+    with pytest.raises(InputError, match="outside the cine"):
+        box_from_clicks([[1, 1, 7], [5, 5, 7]], n_frames=3)
+    frames, truth = _moving_blob_cine(n=5)
+    cine = cine_from_frames(frames, spacing_mm=(0.5, 0.5))
+    with pytest.raises(InputError, match="margin"):
+        propagate_box(cine, box_from_clicks([[40, 40, 0], [50, 50, 0]], 5), margin_mm=3.0)
+
+
+def test_mri_seeded_tumour_matches_a_known_sphere():
+    rng = np.random.default_rng(1)
+    z, y, x = np.mgrid[0:40, 0:64, 0:64]
+    sphere = (x - 30) ** 2 + (y - 34) ** 2 + ((z - 20) * 2.0) ** 2 <= 10 ** 2   # 2 mm slices, r 10 mm
+    liver = (x - 32) ** 2 + (y - 32) ** 2 <= 28 ** 2
+    arr = 100.0 * liver + 80.0 * sphere + rng.normal(0, 8, sphere.shape)
+    image = sitk.GetImageFromArray(arr.astype(np.float32))
+    image.SetSpacing((1.0, 1.0, 2.0))
+    mask = seeded_tumour(image, [[30, 34, 20], [33, 36, 21]])
+    got = sitk.GetArrayFromImage(mask) > 0
+    dice = 2 * (got & sphere).sum() / (got.sum() + sphere.sum())
+    assert dice > 0.9, dice
+    assert mask.GetSpacing() == image.GetSpacing()
+    with pytest.raises(InputError, match="inside the volume"):
+        seeded_tumour(image, [[100, 1, 1]])
