@@ -97,8 +97,9 @@ class ProbabilityWriter:
         engine.add_event_handler(events.ITERATION_COMPLETED, self)
 
     def __call__(self, engine) -> None:
-        patients = engine.state.batch["patient"]
-        preds = engine.state.output
+        batch, preds = engine.state.batch, engine.state.output
+        # MONAI evaluators decollate batch and output into per-item dicts by default
+        patients = [b["patient"] for b in batch] if isinstance(batch, list) else list(batch["patient"])
         with self.path.open("a", newline="") as f:
             w = csv.writer(f)
             for p, out in zip(patients, preds):
