@@ -1,0 +1,3 @@
+from .whole_liver import WholeLiverTrain
+
+__all__ = ["WholeLiverTrain"]

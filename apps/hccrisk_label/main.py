@@ -1,0 +1,43 @@
+"""The hccrisk MONAI Label app: CEUS box tracking, seeded MRI tumour VOIs and a whole-liver model, thin
+over ``hccrisk.roi``. Start it from .venv-label (docs/label.md):
+
+    monailabel start_server --app apps/hccrisk_label --studies http://127.0.0.1:8042/dicom-web \
+        --host 127.0.0.1 --port 8000
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+from monailabel.interfaces.app import MONAILabelApp
+from monailabel.interfaces.tasks.infer_v2 import InferTask
+from monailabel.interfaces.tasks.train import TrainTask
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # `lib` importable however the server loads us
+from lib.configs import whole_liver as liver_cfg  # noqa: E402
+from lib.infers import CeusBoxInfer, MriTumourInfer, WholeLiverInfer  # noqa: E402
+from lib.trainers import WholeLiverTrain  # noqa: E402
+
+logger = logging.getLogger(__name__)
+
+
+class MyApp(MONAILabelApp):
+    def __init__(self, app_dir: str, studies: str, conf: dict[str, str]):
+        # trained weights live outside the source tree unless the user says otherwise
+        self.model_dir = conf.get("model_dir") or os.environ.get("HCCRISK_LABEL_MODEL_DIR") or \
+            os.path.join(app_dir, "model")
+        os.makedirs(self.model_dir, exist_ok=True)
+        import hccrisk
+        super().__init__(app_dir=app_dir, studies=studies, conf=conf, name="hccrisk",
+                         description="hccrisk ROIs: CEUS tumour box tracked over the cine, MRI tumour VOI, whole liver",
+                         version=hccrisk.__version__, labels={"tumour": 1, "liver": 2})
+
+    def init_infers(self) -> dict[str, InferTask]:
+        return {"ceus_box": CeusBoxInfer(), "mri_tumour": MriTumourInfer(),
+                "whole_liver": WholeLiverInfer(os.path.join(self.model_dir, liver_cfg.MODEL_FILE))}
+
+    def init_trainers(self) -> dict[str, TrainTask]:
+        return {"whole_liver": WholeLiverTrain(os.path.join(self.model_dir, "whole_liver"),
+                                               publish_path=os.path.join(self.model_dir, liver_cfg.MODEL_FILE))}

@@ -1,0 +1,30 @@
+"""Run MONAI Label's own Python client (the calls the 3D Slicer module makes) from .venv-label.
+
+    python tests/label/client.py SERVER_URL info
+    python tests/label/client.py SERVER_URL infer MODEL IMAGE_ID PARAMS_JSON OUT_FILE
+
+Prints one JSON object: the info, or the infer's params plus the label written to OUT_FILE.
+"""
+
+import json
+import sys
+
+from monailabel.client import MONAILabelClient
+
+
+def main(argv: list[str]) -> None:
+    client = MONAILabelClient(server_url=argv[0])
+    if argv[1] == "info":
+        print(json.dumps(client.info()))
+    elif argv[1] == "infer":
+        model, image_id, params, out = argv[2], argv[3], json.loads(argv[4]), argv[5]
+        label, result = client.infer(model, image_id, params, file=None, label_in=None)
+        import shutil
+        shutil.copy(label, out)
+        print(json.dumps({"label": out, "params": result}))
+    else:
+        raise SystemExit(f"unknown command {argv[1]!r}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,58 @@
+"""The label server for real: Orthanc (tests/orthanc.py) with one synthetic patient, `monailabel
+start_server` from .venv-label on its DICOMweb, and MONAI Label's own client run from .venv-label."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+import SimpleITK as sitk
+
+from hccrisk.dicom.scan import scan
+from hccrisk.dicom.select import select_mri
+
+from .conftest import PATIENT
+
+pytestmark = pytest.mark.slow  # starts Orthanc, generates a patient, starts the server (~1 min)
+CLIENT = Path(__file__).with_name("client.py")
+
+
+def run_client(server, *args: str) -> dict:
+    done = subprocess.run([str(server.python), str(CLIENT), server.url, *args], env=server.env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, f"{done.stderr[-3000:]}\nserver log:\n{server.log.read_text()[-3000:]}"
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_info_lists_the_apps_tasks(label_server):
+    info = run_client(label_server, "info")
+    assert info["name"] == "hccrisk"
+    assert set(info["models"]) >= {"ceus_box", "mri_tumour", "whole_liver"}
+    assert "whole_liver" in info["trainers"]
+    assert info["models"]["ceus_box"]["config"]["margin_mm"] == 5.0
+
+
+def test_mri_tumour_infer_from_one_click_matches_the_truth_voi(label_server, tmp_path):
+    series = scan(label_server.cohort / "dicom").by_patient()[PATIENT]
+    phases, _ = select_mri(series)
+    series_uid = pydicom.dcmread(phases["AP"].instances[0].path, stop_before_pixels=True).SeriesInstanceUID
+    # the truth mask has exactly the geometry of SimpleITK's series reader, as MONAI Label's conversion
+    truth_img = sitk.ReadImage(str(label_server.cohort / "rois" / "observer1" / PATIENT / "mri_AP_tumour.nii.gz"))
+    truth = sitk.GetArrayFromImage(truth_img) == 1
+    z, y, x = (int(round(v)) for v in np.argwhere(truth).mean(axis=0))
+    assert truth[z, y, x]
+    out = tmp_path / "tumour.nii.gz"
+    result = run_client(label_server, "infer", "mri_tumour", series_uid, json.dumps({"foreground": [[x, y, z]]}),
+                        str(out))
+    label = sitk.ReadImage(str(out))
+    assert label.GetSize() == truth_img.GetSize()
+    np.testing.assert_allclose(label.GetSpacing(), truth_img.GetSpacing(), rtol=1e-4)
+    got = sitk.GetArrayFromImage(label) > 0
+    dice = 2 * (got & truth).sum() / (got.sum() + truth.sum())
+    print(f"mri_tumour: Dice {dice:.3f} vs observer1's AP VOI ({truth.sum()} voxels), "
+          f"{result['params'].get('latency_s')} s")
+    assert dice > 0.7
