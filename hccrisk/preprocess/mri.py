@@ -55,6 +55,17 @@ def _empty_grid(image: sitk.Image) -> sitk.Image:
     return grid
 
 
+MIN_SLICES = 3  # N4, the 1 mm grid and a 3D registration need a volume, not a slice or two
+
+
+def _read_volume(phase: str, files: Sequence[Path]) -> sitk.Image:
+    label = _series_label(phase, files)
+    image = read_series(files, name=label)
+    if image.GetSize()[2] < MIN_SLICES:
+        raise InputError(label, f"only {image.GetSize()[2]} slice(s): not a volume (at least {MIN_SLICES} needed)")
+    return image
+
+
 def _series_label(phase: str, files: Sequence[Path]) -> str:
     """How error messages name a phase's series."""
     return f"MRI {phase} series ({len(files)} files in {Path(files[0]).parent})"
@@ -118,7 +129,7 @@ def ingest_mri(phase_files: dict[str, Sequence[Path]], out_dir: Path, *, normali
 
     # Reference: AP on its own 1 mm grid.
     t0 = time.perf_counter()
-    ap_native = read_series(phase_files[REFERENCE], name=_series_label(REFERENCE, phase_files[REFERENCE]))
+    ap_native = _read_volume(REFERENCE, phase_files[REFERENCE])
     t_read = time.perf_counter()
     (folder / "transforms").mkdir(parents=True, exist_ok=True)  # only once AP is known to be readable
     ap_corrected, ap_n4 = _bias_correct(ap_native, n4)
@@ -173,7 +184,7 @@ def ingest_mri(phase_files: dict[str, Sequence[Path]], out_dir: Path, *, normali
 def _ingest_phase(phase: str, files: Sequence[Path], out_dir: Path, grid: sitk.Image, ap_1mm: sitk.Image,
                   *, normalisation: str, n4: bool, register: bool) -> dict:
     t0 = time.perf_counter()
-    native = read_series(files, name=_series_label(phase, files))
+    native = _read_volume(phase, files)
     t_read = time.perf_counter()
     corrected, n4_info = _bias_correct(native, n4)
     t_n4 = time.perf_counter()

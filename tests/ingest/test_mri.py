@@ -385,10 +385,12 @@ def test_missing_ap_raises_and_a_broken_phase_is_reported(patient, tmp_path):
     stale.write_bytes(b"old")
     broken = files["DP"][:5] + files["DP"][7:]  # two slices gone
     broken_dp = [p for p in files["DP"] if p not in broken]
-    summary = ingest_mri({"AP": files["AP"], "DP": [*broken]}, tmp_path / "broken", n4=False,
-                         register=False, normalisation="percentile")
-    assert summary["phases"]["DP"]["status"] == "error" and "DP" in summary["missing"]
-    assert len(broken_dp) == 2 and "missing slice(s)" in summary["problems"][0]["problem"]
+    summary = ingest_mri({"AP": files["AP"], "DP": [*broken], "T2": files["PVP"][:2]}, tmp_path / "broken",
+                         n4=False, register=False, normalisation="percentile")
+    assert summary["phases"]["T2"]["status"] == "error"
+    assert "2 slice(s): not a volume" in summary["problems"][0]["problem"]
+    assert summary["phases"]["DP"]["status"] == "error" and summary["missing"] == ["T2", "PVP", "DP"]
+    assert len(broken_dp) == 2 and "missing slice(s)" in summary["problems"][1]["problem"]
     assert not stale.exists()
     assert summary["phases"]["AP"]["normalisation"]["method"] == "percentile"
     ap = sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "broken" / "mri" / "AP.nii.gz")))
