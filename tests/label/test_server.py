@@ -3,6 +3,7 @@ start_server` from .venv-label on its DICOMweb, and MONAI Label's own client run
 
 from __future__ import annotations
 
+import csv
 import json
 import subprocess
 from pathlib import Path
@@ -13,7 +14,7 @@ import pytest
 import SimpleITK as sitk
 
 from hccrisk.dicom.scan import scan
-from hccrisk.dicom.select import select_mri
+from hccrisk.dicom.select import select_ceus, select_mri
 
 from .conftest import PATIENT
 
@@ -56,3 +57,36 @@ def test_mri_tumour_infer_from_one_click_matches_the_truth_voi(label_server, tmp
     print(f"mri_tumour: Dice {dice:.3f} vs observer1's AP VOI ({truth.sum()} voxels), "
           f"{result['params'].get('latency_s')} s")
     assert dice > 0.7
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU of (N, 4) boxes x0, y0, x1, y1 (exclusive ends)."""
+    ix = np.clip(np.minimum(a[:, 2], b[:, 2]) - np.maximum(a[:, 0], b[:, 0]), 0, None)
+    iy = np.clip(np.minimum(a[:, 3], b[:, 3]) - np.maximum(a[:, 1], b[:, 1]), 0, None)
+    area = lambda z: (z[:, 2] - z[:, 0]) * (z[:, 3] - z[:, 1])  # noqa: E731
+    return ix * iy / (area(a) + area(b) - ix * iy)
+
+
+def test_ceus_box_infer_from_two_corner_clicks_tracks_the_tumour(label_server, tmp_path):
+    series = scan(label_server.cohort / "dicom").by_patient()[PATIENT]
+    ceus, _ = select_ceus(series)
+    clips = [i for s in ceus for i in s.instances if i.n_frames > 1]
+    assert len(clips) == 1, "this test expects the one-clip patient (MONAI Label converts one series to one image)"
+    ds = pydicom.dcmread(clips[0].path, stop_before_pixels=True)
+    with (label_server.cohort / "rois" / "observer1" / PATIENT / "ceus_tumour.csv").open(newline="") as fh:
+        rows = [r for r in csv.DictReader(fh) if r["sop_instance_uid"] == ds.SOPInstanceUID]
+    truth = np.array([[int(r[c]) for c in ("x0", "y0", "x1", "y1")] for r in rows])  # stored-frame pixels
+    k = int(np.argmin([abs(float(r["time_s"]) - 25.0) for r in rows]))  # an arterial-phase frame, tumour clear
+    clicks = [[int(truth[k, 0]), int(truth[k, 1]), k], [int(truth[k, 2]) - 1, int(truth[k, 3]) - 1, k]]
+    out = tmp_path / "box.nii.gz"
+    result = run_client(label_server, "infer", "ceus_box", ds.SeriesInstanceUID,
+                        json.dumps({"foreground": clicks, "margin_mm": 5.0}), str(out))["params"]
+    mask = sitk.GetArrayFromImage(sitk.ReadImage(str(out)))
+    assert mask.shape == (int(ds.NumberOfFrames), int(ds.Rows), int(ds.Columns))
+    boxes = np.asarray(result["boxes"]) + np.tile(result["region_origin"], 2)
+    iou = _iou(boxes, truth)
+    inside = np.mean([mask[t, y0:y1, x0:x1].all() for t, (x0, y0, x1, y1) in enumerate(truth)])
+    print(f"ceus_box: {len(truth)} frames, IoU mean {iou.mean():.3f} min {iou.min():.3f}, tumour inside the "
+          f"5 mm box on {100 * inside:.1f} % of frames, source {result['tracking_source']}, {result['latency_s']} s")
+    assert inside >= 0.98
+    assert iou.mean() >= 0.95

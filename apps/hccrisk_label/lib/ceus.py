@@ -89,3 +89,55 @@ def propagate_box(cine: CeusCine, box: CeusBox, margin_mm: float) -> tuple[BoxTr
     for t, (x0, y0, x1, y1) in enumerate(boxes):
         mask[t, y0:y1, x0:x1] = 1
     return track, mask
+
+
+def cine_from_stored_frames(frames: np.ndarray, regions: Sequence, offsets_s: np.ndarray,
+                            name: str = "<label image>") -> tuple[CeusCine, object, object | None]:
+    """A CeusCine over the contrast region of full stored frames, with the B-mode half of a dual display.
+
+    frames: (T, rows, columns) stored frames; regions: ``hccrisk.dicom.us.UltrasoundRegion`` items;
+    offsets_s: (T,) s from the first frame. The contrast region is the image region whose intensity
+    rises most (``hccrisk.preprocess.ceus.choose_contrast_region``); a second image region of the same
+    size is the B-mode half (tracking then runs on its tissue texture). Returns the cine, the contrast
+    region and the B-mode region (or None).
+    """
+    from hccrisk.preprocess.ceus import choose_contrast_region
+
+    image = [r for r in regions if r.spacing_mm is not None and r.width > 1 and r.height > 1]
+    if not image:
+        raise InputError(name, "no ultrasound image region with a physical pixel size")
+    stacks = [np.stack([r.crop(f) for f in frames]) for r in image]
+    times = np.asarray(offsets_s, float)
+    valid = np.ones(len(times), bool)
+    k, _, _ = choose_contrast_region(image, stacks, times, valid, "auto")
+    contrast = image[k]
+    bmode_k = next((i for i, r in enumerate(image) if i != k and (r.width, r.height) == (contrast.width, contrast.height)),
+                   None)
+    cine = cine_from_frames(stacks[k], contrast.spacing_mm, name=name)
+    cine = CeusCine(contrast=cine.contrast, times=times, valid=valid, source_sop=cine.source_sop,
+                    source_frame=cine.source_frame, spacing_mm=cine.spacing_mm,
+                    region_origin=np.array([contrast.x0, contrast.y0]),
+                    bmode=None if bmode_k is None else cine_from_frames(stacks[bmode_k], contrast.spacing_mm).contrast,
+                    bmode_region_origin=None if bmode_k is None else np.array([image[bmode_k].x0, image[bmode_k].y0]),
+                    path=name)
+    return cine, contrast, None if bmode_k is None else image[bmode_k]
+
+
+def clicks_to_region(points: Sequence[Sequence[float]], contrast, bmode=None) -> list[list[float]]:
+    """Clicks [x, y, frame] on the stored frame -> contrast-region pixels (a click on the B-mode half of
+    a dual display maps to the same place in the contrast half)."""
+    out = []
+    for x, y, f in points:
+        region = bmode if (bmode is not None and bmode.x0 <= x < bmode.x0 + bmode.width
+                           and bmode.y0 <= y < bmode.y0 + bmode.height) else contrast
+        out.append([x - region.x0, y - region.y0, f])
+    return out
+
+
+def paint_stored(mask: np.ndarray, stored_shape: tuple[int, int], regions: Sequence) -> np.ndarray:
+    """(T, h, w) region mask -> (T, rows, columns) stored-frame mask, painted into each given region."""
+    out = np.zeros((mask.shape[0], *stored_shape), np.uint8)
+    for r in regions:
+        if r is not None:
+            out[:, r.y0:r.y0 + mask.shape[1], r.x0:r.x0 + mask.shape[2]] = mask
+    return out

@@ -27,22 +27,22 @@ def read_image(path: str | Path) -> sitk.Image:
         raise InputError(path, f"cannot read the image: {str(exc).strip().splitlines()[-1]}") from None
 
 
-def us_spacing_mm(image_path: str | Path, fallback: tuple[float, float]) -> tuple[float, float]:
-    """(row, column) pixel size in mm from the first US region of the cached DICOM series next to the
-    converted NIfTI (``<cache>/<series uid>/`` beside ``<cache>/<series uid>.nii.gz``), else ``fallback``.
-    """
-    import pydicom  # pydicom 2 in .venv-label: only plain attribute access here
+def us_geometry(image_path: str | Path):
+    """The US regions and frame offsets (s) of the cached DICOM file behind a converted NIfTI
+    (``<cache>/<series uid>/`` beside ``<cache>/<series uid>.nii.gz``), or None when it is not a US cine."""
+    import pydicom  # pydicom 2 in .venv-label: hccrisk.dicom.us's header parsing works with it
+
+    from hccrisk.dicom.us import frame_offsets_s, ultrasound_regions
 
     folder = Path(str(image_path).removesuffix(".nii.gz"))
-    files = sorted(folder.glob("*")) if folder.is_dir() else []
-    for f in files:
+    for f in sorted(folder.glob("*")) if folder.is_dir() else [Path(image_path)]:
         try:
             ds = pydicom.dcmread(f, stop_before_pixels=True)
-            region = ds.SequenceOfUltrasoundRegions[0]
-            return abs(float(region.PhysicalDeltaY)) * 10.0, abs(float(region.PhysicalDeltaX)) * 10.0  # cm -> mm
-        except Exception:  # not a US file or no regions: try the next, then fall back
+        except Exception:  # not DICOM (e.g. the NIfTI itself): nothing to learn here
             continue
-    return fallback
+        if ds.get("SequenceOfUltrasoundRegions"):
+            return ultrasound_regions(ds, f), frame_offsets_s(ds, f)[0]
+    return None
 
 
 def write_label(mask: np.ndarray, reference: sitk.Image, suffix: str = ".nii.gz") -> str:

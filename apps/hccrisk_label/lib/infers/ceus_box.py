@@ -10,8 +10,10 @@ import numpy as np
 import SimpleITK as sitk
 from monailabel.interfaces.tasks.infer_v2 import InferTask, InferType
 
-from lib.ceus import ALLOWED_MARGINS_MM, box_from_clicks, box_from_label, cine_from_frames, propagate_box
-from lib.images import read_image, us_spacing_mm, write_label
+from hccrisk.errors import InputError
+from lib.ceus import (ALLOWED_MARGINS_MM, box_from_clicks, box_from_label, cine_from_frames, cine_from_stored_frames,
+                      clicks_to_region, paint_stored, propagate_box)
+from lib.images import read_image, us_geometry, write_label
 
 logger = logging.getLogger(__name__)
 
@@ -19,8 +21,10 @@ logger = logging.getLogger(__name__)
 class CeusBoxInfer(InferTask):
     """Request: ``image`` (the CEUS cine), ``foreground`` clicks [x, y, frame] on one frame (2 = corners,
     more = outline) or ``label`` (a mask painted on one frame); params ``margin_mm`` (5 or 10, default 5).
-    Result: a label the cine's size, 1 inside the margin-enlarged tracked box on every frame; the JSON
-    holds the per-frame boxes (x0, y0, x1, y1, contrast pixels, un-margined) and the tracking source.
+    Clicks are on the stored frame (either half of a dual display). Result: a label the cine's size, 1 inside
+    the margin-enlarged tracked box on every frame (in both halves of a dual display); the JSON holds the
+    per-frame boxes (x0, y0, x1, y1: contrast-region pixels, un-margined; add region_origin for the stored
+    frame) and the tracking source.
     """
 
     def __init__(self, fps: float = 2.0):
@@ -35,27 +39,39 @@ class CeusBoxInfer(InferTask):
     def __call__(self, request: dict[str, Any]):
         start = time.time()
         image = read_image(request["image"])
-        frames = sitk.GetArrayFromImage(image)  # (T, H, W) or (T, H, W, 3)
+        frames = sitk.GetArrayFromImage(image)  # (T, rows, columns) or (T, rows, columns, 3)
         if frames.ndim == 2:
             frames = frames[None]
-        sx, sy = image.GetSpacing()[:2]
-        spacing = us_spacing_mm(request["image"], fallback=(sy, sx))
-        cine = cine_from_frames(frames, spacing, fps=self.fps, name=str(request["image"]))
+        if frames.ndim == 4:
+            frames = frames[..., :3].mean(axis=-1)
+        geometry = us_geometry(request["image"])
+        name = str(request["image"])
+        if geometry is not None:  # a DICOM US cine: track inside its contrast region (B-mode half when dual)
+            cine, contrast, bmode = cine_from_stored_frames(frames, geometry[0], geometry[1], name=name)
+        else:  # a plain image: the whole frame, pixel size from the image, 2 fps
+            sx, sy = image.GetSpacing()[:2]
+            cine, contrast, bmode = cine_from_frames(frames, (sy, sx), fps=self.fps, name=name), None, None
         if request.get("foreground"):
-            box = box_from_clicks(request["foreground"], len(cine.times))
+            clicks = request["foreground"] if contrast is None else clicks_to_region(request["foreground"], contrast, bmode)
+            box = box_from_clicks(clicks, len(cine.times))
         elif request.get("label"):
-            box = box_from_label(sitk.GetArrayFromImage(read_image(request["label"])), name=str(request["label"]))
+            drawn = sitk.GetArrayFromImage(read_image(request["label"]))
+            if contrast is not None:
+                drawn = drawn[:, contrast.y0:contrast.y0 + contrast.height, contrast.x0:contrast.x0 + contrast.width]
+            box = box_from_label(drawn, name=str(request["label"]))
         else:
-            from hccrisk.errors import InputError
-            raise InputError(str(request["image"]), "ceus_box needs foreground clicks or a label on one frame")
+            raise InputError(name, "ceus_box needs foreground clicks or a label on one frame")
         margin = float(request.get("margin_mm", self._config["margin_mm"]))
         track, mask = propagate_box(cine, box, margin)
+        if contrast is not None:
+            mask = paint_stored(mask, frames.shape[1:], [contrast, bmode])
         reference = image if image.GetNumberOfComponentsPerPixel() == 1 else sitk.VectorIndexSelectionCast(image, 0)
         if reference.GetDimension() == 2:
             reference = sitk.JoinSeries(reference)
         path = write_label(mask, reference)
         logger.info("ceus_box: %d frames, margin %.0f mm, source %s, %.2f s", len(mask), margin, track.source,
                     time.time() - start)
-        return path, {"margin_mm": margin, "allowed_margins_mm": list(ALLOWED_MARGINS_MM), "anchor_frame": box.frame,
+        origin = [0, 0] if contrast is None else [contrast.x0, contrast.y0]
+        return path, {"margin_mm": margin, "region_origin": origin, "allowed_margins_mm": list(ALLOWED_MARGINS_MM), "anchor_frame": box.frame,
                       "tracking_source": track.source, "boxes": np.asarray(track.boxes).tolist(),
-                      "spacing_mm": list(spacing), "latency_s": round(time.time() - start, 3)}
+                      "spacing_mm": [float(v) for v in cine.spacing_mm], "latency_s": round(time.time() - start, 3)}
