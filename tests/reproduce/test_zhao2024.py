@@ -1,0 +1,86 @@
+"""zhao2024 reproduction: bad input is named, and the science checks on a synthetic cohort (planted
+signal recovered close to the truth, no signal -> every validation CI contains 0.5, same seed -> same
+numbers, every learning step on the training cohort only)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from hccrisk.errors import InputError
+from hccrisk.reproduce import runner
+from hccrisk.reproduce.common import performance_row, resolve_paths
+from hccrisk.reproduce.zhao2024 import analyse, run
+from tests.reproduce.conftest import cohort_table
+
+
+def test_unknown_paper_names_the_known_ones():
+    with pytest.raises(InputError, match="zhao2024"):
+        runner("zhao2025")
+
+
+def test_folder_without_cohort_tables_is_refused(tmp_path):
+    with pytest.raises(InputError, match="clinical.csv"):
+        resolve_paths(tmp_path, tmp_path / "out", None)
+
+
+def test_cli_reports_a_bad_cohort_and_exits_2(tmp_path):
+    from hccrisk.cli import _register, app
+
+    _register()
+    result = CliRunner().invoke(app, ["reproduce", "zhao2024", "--cohort", str(tmp_path), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2
+    assert "clinical.csv" in result.output
+
+
+def test_performance_uses_the_training_youden_cut_off_in_validation():
+    from hccrisk import stats
+
+    rng = np.random.default_rng(0)
+    y_tr, y_va = rng.integers(0, 2, 80), rng.integers(0, 2, 40)
+    p_tr, p_va = rng.random(80) * 0.5 + 0.3 * y_tr, rng.random(40) * 0.5 + 0.3 * y_va
+    train, val = performance_row("m", y_tr, p_tr, y_va, p_va)
+    cut = stats.youden_cutoff(y_tr, p_tr).cutoff
+    assert train["cut-off (training Youden)"] == val["cut-off (training Youden)"] == cut
+    pos = p_va >= cut
+    assert val["sensitivity"] == pytest.approx(pos[y_va == 1].mean())
+    assert val["specificity"] == pytest.approx((~pos)[y_va == 0].mean())
+    assert val["AUC"] == pytest.approx(stats.auc_ci(y_va, p_va).auc)
+
+
+@pytest.mark.slow
+def test_planted_signal_is_recovered_close_to_the_true_risk(repro_cohort):
+    result = analyse(cohort_table(repro_cohort, 1.0), repro_cohort.observer1, repro_cohort.observer2, seed=0)
+    val = result.performance[result.performance.cohort == "validation"].set_index("model")
+    best = val["AUC"].max()
+    truth = result.true_risk_auc["validation"]
+    print(f"\nvalidation AUC: best model {val['AUC'].idxmax()} {best:.3f}, true risk p_er_2y {truth:.3f}")
+    print(val[["AUC", "AUC low", "AUC high"]].round(3).to_string())
+    assert abs(best - truth) <= 0.10
+    assert result.selection_counts.features.iloc[-1] >= 1
+
+
+@pytest.mark.slow
+def test_no_signal_every_validation_ci_contains_one_half(repro_cohort):
+    result = analyse(cohort_table(repro_cohort, 0.0), repro_cohort.observer1, repro_cohort.observer2, seed=0)
+    val = result.performance[result.performance.cohort == "validation"]
+    print("\n" + val[["model", "AUC", "AUC low", "AUC high"]].round(3).to_string())
+    assert ((val["AUC low"] <= 0.5) & (val["AUC high"] >= 0.5)).all()
+
+
+@pytest.mark.slow
+def test_same_seed_same_report_numbers(repro_cohort, tmp_path):
+    paths = []
+    for out in ("a", "b"):
+        report = run(repro_cohort.cohort, repro_cohort.out, ingest_dir=repro_cohort.ingest, seed=3)
+        (tmp_path / out).mkdir()
+        for table in ("performance", "selected_features", "classifiers", "delong"):
+            (tmp_path / out / f"{table}.csv").write_bytes((report.parent / "tables" / f"{table}.csv").read_bytes())
+        paths.append(report.parent / "figures.json")
+        (tmp_path / out / "figures.json").write_bytes(paths[-1].read_bytes())
+    for name in ("performance.csv", "selected_features.csv", "classifiers.csv", "delong.csv", "figures.json"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+    prov = pd.read_json(repro_cohort.out / "provenance.json", typ="series")
+    assert prov["seed"] == 3 and prov["parameter_files"]
