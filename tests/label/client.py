@@ -2,6 +2,7 @@
 
     python tests/label/client.py SERVER_URL info
     python tests/label/client.py SERVER_URL infer MODEL IMAGE_ID PARAMS_JSON OUT_FILE
+    python tests/label/client.py SERVER_URL save IMAGE_ID LABEL_FILE TAG PARAMS_JSON
 
 Prints one JSON object: the info, or the infer's params plus the label written to OUT_FILE.
 """
@@ -22,6 +23,9 @@ def main(argv: list[str]) -> None:
         import shutil
         shutil.copy(label, out)
         print(json.dumps({"label": out, "params": result}))
+    elif argv[1] == "save":
+        image_id, label, tag, params = argv[2], argv[3], argv[4], json.loads(argv[5])
+        print(json.dumps(client.save_label(image_id, label, tag=tag, params=params)))
     else:
         raise SystemExit(f"unknown command {argv[1]!r}")
 

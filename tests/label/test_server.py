@@ -8,6 +8,7 @@ import json
 import subprocess
 from pathlib import Path
 
+import highdicom as hd
 import numpy as np
 import pydicom
 import pytest
@@ -15,6 +16,7 @@ import SimpleITK as sitk
 
 from hccrisk.dicom.scan import scan
 from hccrisk.dicom.select import select_ceus, select_mri
+from hccrisk.pacs import connect
 
 from .conftest import PATIENT
 
@@ -37,7 +39,7 @@ def test_info_lists_the_apps_tasks(label_server):
     assert info["models"]["ceus_box"]["config"]["margin_mm"] == 5.0
 
 
-def test_mri_tumour_infer_from_one_click_matches_the_truth_voi(label_server, tmp_path):
+def test_mri_tumour_infer_from_one_click_matches_the_truth_voi_and_saves_a_seg(label_server, orthanc, tmp_path):
     series = scan(label_server.cohort / "dicom").by_patient()[PATIENT]
     phases, _ = select_mri(series)
     series_uid = pydicom.dcmread(phases["AP"].instances[0].path, stop_before_pixels=True).SeriesInstanceUID
@@ -57,6 +59,27 @@ def test_mri_tumour_infer_from_one_click_matches_the_truth_voi(label_server, tmp
     print(f"mri_tumour: Dice {dice:.3f} vs observer1's AP VOI ({truth.sum()} voxels), "
           f"{result['params'].get('latency_s')} s")
     assert dice > 0.7
+
+    # the final label becomes a DICOM SEG in Orthanc (MONAI Label's dcmqi conversion), which hccrisk reads back
+    saved = run_client(label_server, "save", series_uid, str(out), "final",
+                       json.dumps({"label_info": [{"name": "tumour", "description": "HCC tumour VOI"}]}))
+    assert saved
+    pacs = connect(orthanc.dicomweb_url)
+    study_uid = pydicom.dcmread(phases["AP"].instances[0].path, stop_before_pixels=True).StudyInstanceUID
+    segs = [s for s in pacs.find_series(study_uid) if s.get("Modality") == "SEG"]
+    assert len(segs) == 1, segs
+    files = pacs.retrieve(study_uid, tmp_path / "fetched", series_uid=segs[0]["SeriesInstanceUID"])
+    seg = hd.seg.segread(files[0])
+    assert seg.SegmentSequence[0].SegmentLabel == "tumour"
+    # dcmqi writes frames only for slices with tumour; highdicom reads the missing ones as empty
+    # (hccrisk.roi.io.read_seg does not yet: it asks highdicom for every source instance)
+    sources = [pydicom.dcmread(i.path, stop_before_pixels=True) for i in phases["AP"].instances]
+    normal = np.cross(*np.reshape(sources[0].ImageOrientationPatient, (2, 3)))
+    sources.sort(key=lambda d: float(np.dot(normal, d.ImagePositionPatient)))  # SimpleITK's slice order
+    back = seg.get_pixels_by_source_instance([d.SOPInstanceUID for d in sources],
+                                             assert_missing_frames_are_empty=True,
+                                             ignore_spatial_locations=True)[..., 0]  # dcmqi omits the flag
+    np.testing.assert_array_equal(back > 0, got)
 
 
 def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
