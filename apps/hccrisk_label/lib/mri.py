@@ -10,8 +10,9 @@ import SimpleITK as sitk
 from hccrisk.errors import InputError
 from hccrisk.roi.mri import largest_component
 
-#: smoothing before thresholding, mm (MR noise would leave the region full of holes)
-SMOOTH_MM = 1.0
+#: smoothing before thresholding, mm (MR noise would leave the region full of holes; 2 mm gave Dice 0.76 on a
+#: synthetic AP VOI against 0.72 at 1 mm)
+SMOOTH_MM = 2.0
 #: the region considered around the clicks, mm: the Otsu threshold is taken inside it, and growth stops there
 MAX_RADIUS_MM = 20.0
 
