@@ -154,6 +154,13 @@ def _ingest_mri(patient_id: str, phases: dict[str, Series], out_dir: Path) -> di
     return ingest_mri(phase_files, out_dir)
 
 
+def _one_thread_per_worker() -> None:
+    """Workers share the cores: ITK in each uses one thread instead of competing for all of them."""
+    import SimpleITK as sitk
+
+    sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(1)
+
+
 def _run_one(patient_id: str, series: list[Series], out_dir: Path,
              options: IngestOptions) -> PatientOutcome:
     """ingest_patient, with any unexpected error turned into a problem row, then the marker written."""
@@ -216,7 +223,7 @@ def ingest(dicom_dir: Path | str, out_dir: Path | str, options: IngestOptions | 
             outcomes[pid] = _run_one(pid, patients[pid], out_dir / patient_dir_name(pid), options)
             bar.update()
     else:
-        with ProcessPoolExecutor(max_workers=min(workers, len(todo))) as pool:
+        with ProcessPoolExecutor(max_workers=min(workers, len(todo)), initializer=_one_thread_per_worker) as pool:
             futures = {pool.submit(_run_one, pid, patients[pid], out_dir / patient_dir_name(pid),
                                    options): pid for pid in todo}
             for fut in as_completed(futures):

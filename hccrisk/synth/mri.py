@@ -209,6 +209,8 @@ def _truth_row(result: dict) -> dict[str, object]:
             row[f"mri_{phase}_shift_{axis}_mm"] = value
         for axis, value in zip("xyz", m["rotation_deg"]):
             row[f"mri_{phase}_rot_{axis}_deg"] = value
+        for axis, value in zip("xyz", m["centre_mm"]):  # rotation centre: the motion is rebuildable
+            row[f"mri_{phase}_centre_{axis}_mm"] = value
     row["mri_n_nodules"] = len(result["nodules"])
     row["mri_largest_diameter_mm"] = result["nodules"][0]["diameter_mm"]
     return row
