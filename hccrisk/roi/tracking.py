@@ -7,10 +7,11 @@ a running average of the patches found on the previous samples (follows gradual 
 appearance; the averaging removes the fresh bubble speckle), with a weak penalty on large moves.
 Contrast wash-in and washout change the contrast image completely (the tumour turns from brighter to
 darker than the liver), so dual-display cines are tracked on their B-mode half, whose tissue texture moves
-with the anatomy but does not change; single-display cines on the gradient magnitude of the contrast
-image smoothed by a 1.5 mm Gaussian: edges (tumour, vessels, liver surface) stay edges when the contrast
-inverts, and the smoothing removes the per-frame bubble speckle. A correction on a sample re-anchors the
-track from there on.
+with the anatomy but does not change. Single-display cines are tracked on the raw contrast image before
+the bubbles reach the lesion (a faint static tissue texture, exact to match) and afterwards on the
+gradient magnitude of the image smoothed by a 1.5 mm Gaussian: edges (tumour, vessels, liver surface)
+stay edges when the contrast inverts, and the smoothing removes the per-frame bubble speckle. A
+correction on a sample re-anchors the track from there on.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ GAP_RADIUS_MM = 20.0  #: search radius after a gap (probe repositioned between c
 SMOOTH_MM = 1.5  #: Gaussian sigma of the contrast structure image (bubble speckle grains ~0.8-3 mm)
 PENALTY = 0.2  #: score cost of a move to the edge of the search radius (weak motion prior)
 EMA = 0.15  #: weight of the newest patch in the running template (averages the speckle out)
+PRE_RAW = True  #: track pre-contrast contrast frames on raw intensities (see _feature_kinds)
+PRE_CONTRAST_RISE = 0.5  #: grey levels of mean rise around the lesion that mark the contrast arrival
 KEY_WEIGHT = 0.5  #: weight of the key-frame template against the previous-sample template
 
 
@@ -138,16 +141,22 @@ def track_box(cine: CeusCine, anchor_box: CeusBox, anchor_index: int | None = No
     stack = cine.bmode if src == "bmode" else cine.contrast
     sy, sx = (float(s) for s in cine.spacing_mm)
     sigma = (SMOOTH_MM / sy, SMOOTH_MM / sx)
-    cache: dict[int, np.ndarray] = {}
+    ctx = (int(np.ceil(context_mm / sy)), int(np.ceil(context_mm / sx)))
+    around = [clip_box(CeusBox(b.x0 - ctx[1], b.y0 - ctx[0], b.x1 + ctx[1], b.y1 + ctx[0]), cine.shape)
+              for b in keys.values()]
+    region = CeusBox(min(b.x0 for b in around), min(b.y0 for b in around), max(b.x1 for b in around),
+                     max(b.y1 for b in around))
+    kinds = _feature_kinds(cine, src, region)
+    cache: dict[tuple[int, str], np.ndarray] = {}
 
-    def image(i: int) -> np.ndarray:
-        """The tracking image of sample i: B-mode as is, contrast as its smoothed gradient magnitude."""
-        if i not in cache:
+    def image(i: int, kind: str) -> np.ndarray:
+        """Sample i as a tracking image: "raw" intensities or "gradient" (smoothed gradient magnitude)."""
+        if (i, kind) not in cache:
             img = stack[i].astype(np.float32)
-            cache[i] = img if src == "bmode" else ndimage.gaussian_gradient_magnitude(img, sigma)
-            if len(cache) > 4:
+            cache[(i, kind)] = img if kind == "raw" else ndimage.gaussian_gradient_magnitude(img, sigma)
+            if len(cache) > 6:
                 cache.pop(next(iter(cache)))
-        return cache[i]
+        return cache[(i, kind)]
 
     boxes = np.zeros((n, 4), dtype=np.int64)
     tracked = np.zeros(n, dtype=bool)
@@ -156,17 +165,33 @@ def track_box(cine: CeusCine, anchor_box: CeusBox, anchor_index: int | None = No
     order = sorted(keys)
     radius = (int(np.ceil(step_radius_mm / sy)), int(np.ceil(step_radius_mm / sx)))
     gap_radius = (int(np.ceil(gap_radius_mm / sy)), int(np.ceil(gap_radius_mm / sx)))
-    ctx = (int(np.ceil(context_mm / sy)), int(np.ceil(context_mm / sx)))
     for j, k in enumerate(order):
         stop = order[j + 1] if j + 1 < len(order) else n
         segments = [(k, stop, 1)] + ([(k, -1, -1)] if j == 0 else [])
         for start, end, step in segments:
-            _track_segment(image, cine.valid, keys[k], start, end, step, ctx, radius, gap_radius,
+            _track_segment(image, kinds, cine.valid, keys[k], start, end, step, ctx, radius, gap_radius,
                            cine.shape, boxes, tracked, score, keyframe)
     return BoxTrack(boxes, tracked, score, keyframe, cine.shape, (sy, sx), src)
 
 
-def _track_segment(image, valid, key_box: CeusBox, start: int, stop: int, step: int, ctx, radius,
+def _feature_kinds(cine: CeusCine, src: str, region: CeusBox) -> np.ndarray:
+    """Per sample, what to track on: "raw" intensities for B-mode and for contrast frames before the
+    bubbles reach the lesion (a faint static tissue texture that moves with the anatomy: exact to match),
+    "gradient" (smoothed gradient magnitude) once they have. Arrival: the mean of ``region`` (around the
+    lesion) first exceeds its median over the first 2 s by PRE_CONTRAST_RISE grey levels."""
+    n = len(cine.times)
+    if src == "bmode":
+        return np.full(n, "raw", dtype=object)
+    first = cine.valid & (cine.times <= 2.0)
+    if not PRE_RAW or not first.any():
+        return np.full(n, "gradient", dtype=object)
+    means = cine.contrast[:, region.y0:region.y1, region.x0:region.x1].reshape(n, -1).mean(axis=1)
+    base = float(np.median(means[first]))
+    arrived = np.maximum.accumulate(cine.valid & (means > base + PRE_CONTRAST_RISE))
+    return np.where(arrived, "gradient", "raw").astype(object)
+
+
+def _track_segment(image, kinds, valid, key_box: CeusBox, start: int, stop: int, step: int, ctx, radius,
                    gap_radius, shape, boxes, tracked, score, keyframe) -> None:
     """Track from key frame ``start`` towards ``stop`` (exclusive), writing into the output arrays."""
     h_img, w_img = shape
@@ -175,8 +200,9 @@ def _track_segment(image, valid, key_box: CeusBox, start: int, stop: int, step: 
     patch = clip_box(patch, shape)
     off = (key_box.x0 - patch.x0, key_box.y0 - patch.y0)
     ph, pw = patch.height, patch.width
-    key_tpl = image(start)[patch.y0:patch.y1, patch.x0:patch.x1]
+    key_tpl = image(start, kinds[start])[patch.y0:patch.y1, patch.x0:patch.x1]
     prev_tpl = key_tpl
+    prev_i = start
     px, py = patch.x0, patch.y0
     bw, bh = key_box.width, key_box.height
 
@@ -196,9 +222,13 @@ def _track_segment(image, valid, key_box: CeusBox, start: int, stop: int, step: 
         ry, rx = gap_radius if after_gap else radius
         ya, yb = max(py - ry, 0), min(py + ry + ph, h_img)
         xa, xb = max(px - rx, 0), min(px + rx + pw, w_img)
-        feats = image(i)
+        # Where the feature changes (the contrast arrival), sample i is still matched in the previous
+        # sample's feature, and the running template restarts from sample i in the new one.
+        kind, switch = kinds[prev_i], kinds[i] != kinds[prev_i]
+        feats = image(i, kind)
         area = feats[ya:yb, xa:xb]
-        combined = KEY_WEIGHT * ncc_map(area, key_tpl) + (1.0 - KEY_WEIGHT) * ncc_map(area, prev_tpl)
+        w_key = KEY_WEIGHT if kind == kinds[start] else 0.0
+        combined = w_key * ncc_map(area, key_tpl) + (1.0 - w_key) * ncc_map(area, prev_tpl)
         # Prefer the smallest move among equal scores (flat images give an all-zero map).
         dy, dx = np.mgrid[0:combined.shape[0], 0:combined.shape[1]]
         dist = ((dy + ya - py) / ry) ** 2 + ((dx + xa - px) / rx) ** 2
@@ -207,5 +237,9 @@ def _track_segment(image, valid, key_box: CeusBox, start: int, stop: int, step: 
         by, bx = np.unravel_index(best, scored.shape)
         py, px = int(by + ya), int(bx + xa)
         put(i, float(combined[by, bx]), True)
-        prev_tpl = (1.0 - EMA) * prev_tpl + EMA * feats[py:py + ph, px:px + pw]
+        if switch:
+            prev_tpl = image(i, kinds[i])[py:py + ph, px:px + pw]
+        else:
+            prev_tpl = (1.0 - EMA) * prev_tpl + EMA * feats[py:py + ph, px:px + pw]
+        prev_i = i
         after_gap = False
