@@ -6,6 +6,7 @@ import hashlib
 import logging
 
 _SALT = "hccrisk"
+QUIET_LIBRARIES = ("highdicom", "pydicom", "radiomics", "pynetdicom", "matplotlib", "PIL")
 
 
 def pseudonym(patient_id: str) -> str:
@@ -26,3 +27,6 @@ def configure(verbose: bool = False) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         datefmt="%H:%M:%S",
     )
+    # Libraries that narrate every object they build at INFO: keep the console for our own progress.
+    for noisy in QUIET_LIBRARIES:
+        logging.getLogger(noisy).setLevel(logging.WARNING)
