@@ -8,12 +8,6 @@ import typer
 
 from hccrisk.cli import app
 
-def _quiet_highdicom() -> None:
-    # highdicom logs every copied module at INFO; the command's own summary is what the user needs.
-    import logging
-
-    logging.getLogger("highdicom").setLevel(logging.WARNING)
-
 
 roi_app = typer.Typer(help="Regions of interest: CEUS box tracking, MRI masks as DICOM SEG (docs/roi.md).",
                       no_args_is_help=True)
@@ -54,7 +48,6 @@ def track_command(
     from hccrisk.roi.sr import cine_boxes_for_sr, write_box_sr
     from hccrisk.roi.tracking import track_box
 
-    _quiet_highdicom()
     try:
         cine = load_cine(patient_dir)
 
@@ -100,7 +93,6 @@ def seg_command(
     import numpy as np
     import SimpleITK as sitk
 
-    _quiet_highdicom()
     try:
         files = sorted(p for p in series[0].iterdir() if p.is_file()) if len(series) == 1 and series[0].is_dir() \
             else list(series)
