@@ -1,6 +1,6 @@
 """Benchmark: train CEUS-MP (liu2025) on 75 patients for 70 epochs, and inference time per study.
 
-    .venv/bin/python bench/train.py [--epochs 70] [--patients 75] [--device auto] [--ingest I --cohort C]
+    .venv/bin/python bench/train.py [--epochs 70] [--patients 75] [--threads 1] [--device auto] [--ingest I --cohort C]
 
 Training runs the real engine (``hccrisk.nets.engine.fit``: SGD, augmentation, L1 + L2, validation loss on
 40 patients each epoch, checkpoints off) with early stopping off, on 75 patients x 4 interleaved
@@ -38,10 +38,15 @@ def main() -> None:
     ap.add_argument("--patients", type=int, default=75)
     ap.add_argument("--validation", type=int, default=40)
     ap.add_argument("--device", default="auto")
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch CPU threads (default 1: on the shared, loaded 2-core machine 2 threads were "
+                         "4.7x slower per epoch than 1, from oversubscription)")
     ap.add_argument("--ingest")
     ap.add_argument("--cohort")
     args = ap.parse_args()
     device = resolve_device(args.device)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     print(f"device {device}; torch threads {torch.get_num_threads()}; load average {os.getloadavg()} "
           f"on {os.cpu_count()} CPUs (shared machine)")
     prep_s = None
