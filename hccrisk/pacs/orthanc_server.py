@@ -11,6 +11,7 @@ address) but refuses HTTP from other machines (``RemoteAccessAllowed: false``).
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -24,7 +25,7 @@ from pathlib import Path
 
 import requests
 
-from hccrisk.errors import InputError
+from hccrisk.errors import HccriskError, InputError
 from hccrisk.log import get_logger
 from hccrisk.pacs.errors import PacsError
 
@@ -75,6 +76,7 @@ class OrthancServer:
         self.name = f"hccrisk-orthanc-{uuid.uuid4().hex[:8]}"
         self._ports_fixed = bool(http_port and dicom_port)
         self._process: subprocess.Popen | None = None
+        self._lock = None
 
     # -- addresses ------------------------------------------------------------------------------
     @property
@@ -149,8 +151,27 @@ class OrthancServer:
                  self.dimse_address)
         return self
 
-    def _launch(self, timeout_s: float) -> None:
+    def _lock_storage(self) -> None:
+        # Orthanc 1.10 does not refuse a storage folder another Orthanc is using; two would corrupt it
+        if self._lock is not None:
+            return
         self.storage.mkdir(parents=True, exist_ok=True)
+        lock = open(self.storage / "orthanc.lock", "w")
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.close()
+            raise PacsError(self.url, f"storage folder {self.storage} is in use by another Orthanc "
+                                      "started by hccrisk (stop that one first)") from None
+        self._lock = lock
+
+    def _unlock_storage(self) -> None:
+        if self._lock is not None:
+            self._lock.close()  # closing releases the flock
+            self._lock = None
+
+    def _launch(self, timeout_s: float) -> None:
+        self._lock_storage()
         self.config_path.write_text(json.dumps(self.config(), indent=2))
         log_file = open(self.log_path, "ab")
         try:
@@ -166,8 +187,12 @@ class OrthancServer:
             if self._process.poll() is not None:
                 tail = self.log_tail()
                 self._process = None
+                self._unlock_storage()
                 if "address already in use" in tail.lower() or "cannot bind" in tail.lower():
                     raise _PortTaken()
+                if "database is locked" in tail:
+                    raise PacsError(self.url, f"storage folder {self.storage} is in use by another "
+                                              f"Orthanc (stop that one first)")
                 raise PacsError(self.url, f"Orthanc exited at start:\n{tail}")
             try:
                 # the name is unique per server object: a different server on a stolen port fails it
@@ -188,6 +213,7 @@ class OrthancServer:
     def stop(self, timeout_s: float = 20.0) -> None:
         """Stop Orthanc (SIGTERM, then SIGKILL after ``timeout_s``); storage stays for a restart."""
         if self._process is None:
+            self._unlock_storage()
             return
         if self._process.poll() is None:
             self._process.send_signal(signal.SIGTERM)
@@ -198,6 +224,7 @@ class OrthancServer:
                 self._process.kill()
                 self._process.wait()
         self._process = None
+        self._unlock_storage()
 
     def close(self) -> None:
         """Stop, and delete the storage folder if this object made it."""
@@ -222,6 +249,10 @@ class OrthancServer:
             return "(no log)"
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run Orthanc in the foreground with hccrisk's configuration until Ctrl-C."""
     import argparse
@@ -238,7 +269,11 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     server = OrthancServer(args.storage, args.http_port, args.dicom_port, args.aet, args.scp_aet,
                            "127.0.0.1", args.scp_port, args.stable_age, keep_storage=True)
-    server.start()
+    signal.signal(signal.SIGTERM, _interrupt)  # systemd / kill stop Orthanc as cleanly as Ctrl-C
+    try:
+        server.start()
+    except HccriskError as exc:
+        raise SystemExit(f"error: {exc}") from None
     print(f"Orthanc running (log {server.log_path})\n  REST/explorer: {server.url}/app/explorer.html\n"
           f"  DICOMweb:      {server.dicomweb_url}\n  DIMSE:         {server.dimse_address}\n"
           f"  routes to:     {args.scp_aet}@127.0.0.1:{args.scp_port}\nCtrl-C stops it.", flush=True)

@@ -90,11 +90,14 @@ class Outbox:
         try:
             self._client_for(item.destination).store(list(item.files))
         except PacsError as exc:
-            meta = json.loads((item.folder / "item.json").read_text())
-            meta.update(tries=meta["tries"] + 1, last_error=str(exc))
-            (item.folder / "item.json").write_text(json.dumps(meta, indent=1))
+            try:
+                meta = json.loads((item.folder / "item.json").read_text())
+                meta.update(tries=meta["tries"] + 1, last_error=str(exc))
+                (item.folder / "item.json").write_text(json.dumps(meta, indent=1))
+            except FileNotFoundError:  # another flusher delivered it meanwhile
+                pass
             raise
-        shutil.rmtree(item.folder)
+        shutil.rmtree(item.folder, ignore_errors=True)  # ignore: another flusher may have removed it
         log.info("outbox: delivered %d file(s) to %s", len(item.files), item.destination)
 
     def flush(self) -> tuple[int, list[PacsError]]:

@@ -67,3 +67,10 @@ def test_a_taken_port_is_a_clear_error(tmp_path):
         with pytest.raises(PacsError, match="could not bind its ports"):
             server.start()
         assert not server.running
+
+
+def test_one_storage_folder_one_orthanc(orthanc):
+    second = OrthancServer(orthanc.storage, http_port=free_port(), dicom_port=free_port())
+    with pytest.raises(PacsError, match="in use by another Orthanc"):
+        second.start()
+    connect(orthanc.dimse_address, NO_RETRY).echo()  # the first one is unharmed
