@@ -3,12 +3,14 @@
     python tests/label/client.py SERVER_URL info
     python tests/label/client.py SERVER_URL infer MODEL IMAGE_ID PARAMS_JSON OUT_FILE
     python tests/label/client.py SERVER_URL save IMAGE_ID LABEL_FILE TAG PARAMS_JSON
+    python tests/label/client.py SERVER_URL train MODEL PARAMS_JSON TIMEOUT_S   (waits for the end)
 
 Prints one JSON object: the info, or the infer's params plus the label written to OUT_FILE.
 """
 
 import json
 import sys
+import time
 
 from monailabel.client import MONAILabelClient
 
@@ -26,6 +28,13 @@ def main(argv: list[str]) -> None:
     elif argv[1] == "save":
         image_id, label, tag, params = argv[2], argv[3], argv[4], json.loads(argv[5])
         print(json.dumps(client.save_label(image_id, label, tag=tag, params=params)))
+    elif argv[1] == "train":
+        model, params, timeout = argv[2], json.loads(argv[3]), float(argv[4])
+        client.train_start(model, params)
+        deadline = time.time() + timeout
+        while (status := client.train_status()).get("status") == "RUNNING" and time.time() < deadline:
+            time.sleep(2)
+        print(json.dumps(status))
     else:
         raise SystemExit(f"unknown command {argv[1]!r}")
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import time
@@ -35,7 +36,10 @@ def label_env(tmp: Path) -> dict[str, str]:
     env.update(PATH=f"{LABEL_VENV / 'bin'}:{env.get('PATH', '')}", MONAILABEL_PYEXE=str(LABEL_VENV / "bin" / "python"),
                MONAI_LABEL_SESSION_PATH=str(tmp / "sessions"), MONAI_LABEL_DICOMWEB_CACHE_PATH=str(tmp / "dicomweb"),
                MPLCONFIGDIR=str(tmp / "mpl"), TMPDIR=str(tmp / "tmp"), HCCRISK_LABEL_MODEL_DIR=str(tmp / "model"),
-               MONAI_LABEL_DATASTORE_AUTO_RELOAD="false", PYTHONPATH=str(REPO))
+               PYTHONPATH=str(REPO),
+               # the DICOMweb datastore lists (and keeps labels of) only series matching this filter; its
+               # default is CT. MR: the whole-liver train task learns from the MR phases
+               MONAI_LABEL_DICOMWEB_SEARCH_FILTER=json.dumps({"Modality": "MR"}))
     env.pop("VIRTUAL_ENV", None)
     (tmp / "tmp").mkdir(parents=True, exist_ok=True)
     return env

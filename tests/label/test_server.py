@@ -113,3 +113,35 @@ def test_ceus_box_infer_from_two_corner_clicks_tracks_the_tumour(label_server, t
           f"5 mm box on {100 * inside:.1f} % of frames, source {result['tracking_source']}, {result['latency_s']} s")
     assert inside >= 0.98
     assert iou.mean() >= 0.95
+
+
+def test_whole_liver_train_task_publishes_weights_the_next_infer_uses(label_server, tmp_path):
+    series = scan(label_server.cohort / "dicom").by_patient()[PATIENT]
+    phases, _ = select_mri(series)
+    series_uid = pydicom.dcmread(phases["PVP"].instances[0].path, stop_before_pixels=True).SeriesInstanceUID
+    liver = label_server.cohort / "rois" / "observer1" / PATIENT / "mri_PVP_liver.nii.gz"
+    weights = Path(label_server.env["HCCRISK_LABEL_MODEL_DIR"]) / "whole_liver.pt"
+    assert not weights.exists()
+    done = subprocess.run([str(label_server.python), str(CLIENT), label_server.url, "infer", "whole_liver", series_uid,
+                           "{}", str(tmp_path / "none.nii.gz")], env=label_server.env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode != 0  # no weights yet: the server refuses the infer
+
+    run_client(label_server, "save", series_uid, str(liver), "final", json.dumps({"label_info": [{"name": "liver"}]}))
+    status = run_client(label_server, "train", "whole_liver", json.dumps(
+        {"max_epochs": 2, "val_split": 0.0, "dataset": "Dataset", "dataloader": "DataLoader", "tracking": "None",
+         "multi_gpu": False, "pretrained": False, "name": "test"}), "240")
+    details = "\n".join(status.get("details", []))
+    assert status.get("status") == "DONE" and "Train completed" in details, f"{status}\n{label_server.log.read_text()[-3000:]}"
+
+    assert weights.exists()
+    # only the liver label is learnt, not another test's tumour VOI saved as a final label
+    assert "Total Records for Training: 1" in label_server.log.read_text()
+
+    out = tmp_path / "liver.nii.gz"
+    run_client(label_server, "infer", "whole_liver", series_uid, "{}", str(out))
+    truth_img = sitk.ReadImage(str(liver))
+    label = sitk.ReadImage(str(out))
+    assert label.GetSize() == truth_img.GetSize()
+    got, truth = sitk.GetArrayFromImage(label) > 0, sitk.GetArrayFromImage(truth_img) > 0
+    print(f"whole_liver after 2 epochs on one patient: Dice {2 * (got & truth).sum() / (got.sum() + truth.sum()):.3f}")

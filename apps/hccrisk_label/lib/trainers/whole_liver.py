@@ -2,19 +2,41 @@
 
 from __future__ import annotations
 
+import logging
+import os
+
 import torch
 from monai.inferers import SlidingWindowInferer
 from monai.losses import DiceCELoss
 from monai.transforms import Activationsd, AsDiscreted, EnsureTyped, RandCropByPosNegLabeld, SelectItemsd
 from monailabel.tasks.train.basic_train import BasicTrainTask, Context
 
+from hccrisk.errors import InputError
 from lib.configs import whole_liver as cfg
+
+logger = logging.getLogger(__name__)
+LIVER = "liver"  #: the segment name a liver label is saved under (label_info[i].name)
 
 
 class WholeLiverTrain(BasicTrainTask):
     def __init__(self, model_dir: str, load_path: str | None = None, **kwargs):
         super().__init__(model_dir, description="Train the whole-liver UNet on the saved liver labels",
                          load_path=load_path, labels=cfg.LABELS, amp=False, **kwargs)
+
+    def pre_process(self, request, datastore):
+        """The final labels that are liver labels: one image has one final label, and a tumour VOI saved
+        for another image must not be learnt as liver (the segment name comes from the saved label_info)."""
+        keep = []
+        for item in datastore.datalist():
+            image_id = os.path.basename(item["image"]).removesuffix(".nii.gz")
+            info = datastore.get_label_info(image_id, "final") or {}
+            names = {str(s.get("name", "")).lower() for s in info.get("label_info") or []}
+            logger.info("whole_liver datalist: %s label names %s", image_id, sorted(names) or "none")
+            if LIVER in names:
+                keep.append(item)
+        if not keep:
+            raise InputError("datastore", "no final label named 'liver' to train the whole-liver model on")
+        return keep
 
     def network(self, context: Context):
         return cfg.network()
