@@ -90,3 +90,31 @@ def test_mri_seeded_tumour_matches_a_known_sphere():
     assert mask.GetSpacing() == image.GetSpacing()
     with pytest.raises(InputError, match="inside the volume"):
         seeded_tumour(image, [[100, 1, 1]])
+
+
+def test_dual_display_cine_tracks_on_the_bmode_half_and_paints_both_halves():
+    from hccrisk.dicom.us import UltrasoundRegion
+    from lib.ceus import cine_from_stored_frames, clicks_to_region, paint_stored
+
+    tissue, truth = _moving_blob_cine(n=30)
+    t = np.arange(30)
+    # contrast half: dark, then filling (the region whose intensity rises); B-mode half: the tissue as is
+    contrast = (tissue * np.clip(t / 10, 0.1, 1.0)[:, None, None]).astype(np.uint8)
+    frames = np.zeros((30, 100, 250), np.uint8)
+    frames[:, 2:98, 4:124], frames[:, 2:98, 128:248] = tissue, contrast
+    regions = [UltrasoundRegion(0, 4, 2, 120, 96, 1, 1, 0, (1.0, 1.0)),
+               UltrasoundRegion(1, 128, 2, 120, 96, 1, 1, 0, (1.0, 1.0))]
+    cine, c, b = cine_from_stored_frames(frames, regions, t * 0.5)
+    assert (c.x0, b.x0) == (128, 4)  # the rising region is the contrast one
+    assert cine.bmode is not None and np.array_equal(cine.bmode, tissue)
+    k = 12
+    x0, y0, x1, y1 = truth[k]
+    # clicks on the B-mode half land on the same place in the contrast region
+    clicks = clicks_to_region([[x0 + 4, y0 + 2, k], [x1 + 3, y1 + 1, k]], c, b)
+    assert clicks == [[x0, y0, k], [x1 - 1, y1 - 1, k]]
+    track, mask = propagate_box(cine, box_from_clicks(clicks, 30), margin_mm=5.0)
+    assert track.source == "bmode"
+    np.testing.assert_array_equal(track.boxes, truth)
+    stored = paint_stored(mask, frames.shape[1:], [c, b])
+    assert np.array_equal(stored[:, 2:98, 128:248], mask) and np.array_equal(stored[:, 2:98, 4:124], mask)
+    assert stored.sum() == 2 * mask.sum()
