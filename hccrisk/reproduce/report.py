@@ -34,6 +34,23 @@ def _performance_wide(perf: pd.DataFrame) -> pd.DataFrame:
     return out.drop(columns=["AUC", "AUC low", "AUC high"])
 
 
+def _readable_baseline(table: pd.DataFrame) -> pd.DataFrame:
+    """baseline_table for the page: the variable name once per block, missing counts as integers."""
+    out = table.copy()
+    for col in [c for c in out.columns if str(c).startswith("missing")]:
+        out[col] = out[col].map(lambda v: "" if pd.isna(v) else str(int(v)))
+    if "level" in out:
+        is_level = out["level"].astype(str).str.len() > 0
+        out.loc[is_level & out["level"].notna(), "variable"] = ""
+    return out
+
+
+def _csv_only(report: Report, name: str, df: pd.DataFrame, what: str) -> None:
+    """Long tables (one row per feature or per lambda) go to CSV only; the page says where."""
+    df.to_csv(report.out_dir / "tables" / f"{name}.csv", index=False)
+    report.paragraph(f"{what}: tables/{name}.csv ({len(df)} rows).")
+
+
 def write_zhao2024_report(result: Any, out_dir: str | Path, cohort_dir: str | Path, meta: Mapping[str, Any],
                           failures: pd.DataFrame, seconds: float) -> Path:
     """Write ``out_dir/report.html`` (+ tables/, figures/, figures.json, provenance.json)."""
@@ -69,16 +86,19 @@ def write_zhao2024_report(result: Any, out_dir: str | Path, cohort_dir: str | Pa
     report.note("Not reproduced here: the deep-learning arm (ResNet-10/18/34) and the DLRCR model (hccrisk.nets).")
 
     report.section("Baseline characteristics")
-    report.table("baseline", result.baseline, caption="Table 1. Training vs validation cohort (mean ± SD or "
+    report.table("baseline", _readable_baseline(result.baseline), caption="Table 1. Training vs validation cohort (mean ± SD or "
                  "median (IQR) by normality; test named per row)")
 
     report.section("Radiomics feature selection")
     report.table("selection_counts", result.selection_counts, caption="Features left after each step (training cohort)")
-    report.paragraph(f"ICC(2,1) from {int(result.icc.shape[0])} features of the second observer's training patients.")
     report.table("selected_features", result.lasso_coefficients, digits=4,
                  caption="Features selected by LASSO with their coefficients (z-scored features)")
-    report.table("lasso_cv", result.lasso_cv, caption="LASSO 5-fold cross-validation (binomial deviance)")
-    report.table("icc", result.icc, caption="ICC per feature (observer 1 vs observer 2)")
+    best = result.lasso_cv.loc[result.lasso_cv.cv_mean.idxmin()]
+    report.paragraph(f"LASSO: minimum 5-fold CV binomial deviance {best['cv_mean']:.3f} at lambda = {best['lambda']:.4g} ("
+                     f"{int(best['n_nonzero'])} features).")
+    _csv_only(report, "lasso_cv", result.lasso_cv, "The cross-validation curve (deviance per lambda)")
+    _csv_only(report, "icc", result.icc, "ICC(2,1) per feature, observer 1 vs observer 2 on the training patients "
+              "of the reproducibility subset")
 
     report.section("Radiomics models: five classifiers")
     report.table("classifiers", result.classifiers, caption="AUC (DeLong 95% CI) in training and validation; "

@@ -156,8 +156,9 @@ def analyse(cohort: pd.DataFrame, features: pd.DataFrame, observer2: pd.DataFram
         p_tr, p_va = clf.predict_proba(z_train)[:, 1], clf.predict_proba(z_val)[:, 1]
         preds.loc[train, f"Rad-{label}"], preds.loc[val, f"Rad-{label}"] = p_tr, p_va
         a_tr, a_va = stats.auc_ci(y_train, p_tr), stats.auc_ci(y_val, p_va)
-        classifier_rows.append({"classifier": label, "AUC training": a_tr.auc, "low": a_tr.low, "high": a_tr.high,
-                                "AUC validation": a_va.auc, "low ": a_va.low, "high ": a_va.high,
+        classifier_rows.append({"classifier": label, "AUC training": a_tr.auc, "training low": a_tr.low,
+                                "training high": a_tr.high, "AUC validation": a_va.auc,
+                                "validation low": a_va.low, "validation high": a_va.high,
                                 "DeLong P (training vs validation)":
                                     stats.delong_unpaired(y_train, p_tr, y_val, p_va).p_value})
         perf_rows += performance_row(f"Rad-{label}", y_train, p_tr, y_val, p_va)
