@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Create the MONAI Deploy application's own virtual environment (idempotent; fast when already done).
+# Why a separate venv: `pip install --dry-run monai-deploy-app-sdk==4.0.0` into .venv changes none of
+# numpy/pydicom/torch, but adds ~550 MB (holoscan-cu13, cupy, cuda-python, tritonclient, grpcio,
+# protobuf) to the environment every engineer and test shares; the deploy app is a separate process and
+# its image is built from this environment alone, so it gets its own: .venv-deploy.
+# Usage: scripts/setup_deploy.sh        (env HCCRISK_DEPLOY_VENV overrides the folder)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+VENV=${HCCRISK_DEPLOY_VENV:-.venv-deploy}
+PY=${PYTHON:-python3}
+log() { printf '[setup-deploy %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
+
+# The stamp covers this script and pyproject.toml: a change to either re-runs the installs.
+stamp="$VENV/.hccrisk-deploy-installed"
+want=$(cat "$0" pyproject.toml | sha256sum | cut -c1-16)
+if [[ -f $stamp && $(cat "$stamp") == "$want" ]]; then log "deploy venv $VENV up to date"; exit 0; fi
+
+[[ -x $VENV/bin/python ]] || { log "creating $VENV"; "$PY" -m venv "$VENV"; }
+pip=("$VENV/bin/python" -m pip install -q)
+"${pip[@]}" --upgrade pip setuptools wheel
+
+# torch first (the CPU wheel): anything later that wants torch must accept this one.
+log "installing torch==2.13.0"
+"${pip[@]}" torch==2.13.0
+
+# holoscan needs libcudart.so.13 even on CPU; nvidia-cuda-runtime ships it inside the venv so the app
+# does not depend on the host (deploy/run.sh puts its lib folder on LD_LIBRARY_PATH).
+log "installing monai-deploy-app-sdk==4.0.0, nvidia-cuda-runtime==13.0.* and hccrisk"
+"${pip[@]}" torch==2.13.0 "monai-deploy-app-sdk==4.0.0" "nvidia-cuda-runtime==13.0.*" -e ".[test]"
+
+"$VENV/bin/python" - <<'PY'
+import numpy, pydicom, torch, highdicom, hccrisk
+print("numpy", numpy.__version__, "pydicom", pydicom.__version__, "torch", torch.__version__,
+      "highdicom", highdicom.__version__)
+PY
+deploy/run.sh -c "import monai.deploy.core as c, holoscan; print('monai-deploy core OK, holoscan', holoscan.__version__)"
+echo "$want" > "$stamp"
+log "done"
