@@ -67,6 +67,9 @@ class DicomWebClient:
             except requests.exceptions.HTTPError as exc:
                 status = exc.response.status_code if exc.response is not None else 0
                 text = " ".join(exc.response.text.split())[:200] if exc.response is not None else ""
+                if status in (401, 403):
+                    text = ("not authorized: set HCCRISK_DICOMWEB_USER and HCCRISK_DICOMWEB_PASSWORD, "
+                            "or HCCRISK_DICOMWEB_TOKEN" + (f"; server says: {text}" if text else ""))
                 raise PacsError(self.address, f"{what}: HTTP {status}" + (f" ({text})" if text else ""),
                                 retryable=status >= 500 or status in (408, 429)) from None
         return with_retries(once, self.retry, f"{what} at {self.address}")

@@ -77,6 +77,7 @@ class OrthancServer:
         self._ports_fixed = bool(http_port and dicom_port)
         self._process: subprocess.Popen | None = None
         self._lock = None
+        self.http_auth: tuple[str, str] | None = None
 
     # -- addresses ------------------------------------------------------------------------------
     @property
@@ -116,7 +117,8 @@ class OrthancServer:
         except json.JSONDecodeError as exc:
             raise InputError(self.template, f"not valid JSON ({exc})") from None
         aet, host, port = self.scp
-        config.update(Name=self.name, HttpPort=self.http_port, DicomPort=self.dicom_port, DicomAet=self.ae_title,
+        config.update(Name=self.name, HttpPort=self.http_port, DicomPort=self.dicom_port,
+                      DicomAet=self.ae_title,
                       StorageDirectory=str(self.storage / "db"), IndexDirectory=str(self.storage / "db"),
                       StableAge=self.stable_age_s, Plugins=[DICOMWEB_PLUGIN])
         modalities = dict(config.get("DicomModalities", {}))
@@ -133,7 +135,8 @@ class OrthancServer:
             return self
         for binary in (ORTHANC_BINARY, DICOMWEB_PLUGIN):
             if not Path(binary).exists():
-                raise InputError(binary, "not found: install Debian packages orthanc and orthanc-dicomweb")
+                raise InputError(binary, "not found: install the Debian packages orthanc and "
+                                         "orthanc-dicomweb")
         # Ports picked here may be taken by another process before Orthanc binds them (other
         # engineers' test runs): then Orthanc exits and we pick again, at most three times.
         auto_ports = not (self.http_port and self.dicom_port)
@@ -172,7 +175,12 @@ class OrthancServer:
 
     def _launch(self, timeout_s: float) -> None:
         self._lock_storage()
-        self.config_path.write_text(json.dumps(self.config(), indent=2))
+        config = self.config()
+        users = config.get("RegisteredUsers") or {}
+        # a template with authentication on: the readiness checks log in as its first user
+        self.http_auth = (next(iter(users.items()))
+                          if config.get("AuthenticationEnabled") and users else None)
+        self.config_path.write_text(json.dumps(config, indent=2))
         log_file = open(self.log_path, "ab")
         try:
             self._process = subprocess.Popen([ORTHANC_BINARY, str(self.config_path)], stdout=log_file,
@@ -196,9 +204,10 @@ class OrthancServer:
                 raise PacsError(self.url, f"Orthanc exited at start:\n{tail}")
             try:
                 # the name is unique per server object: a different server on a stolen port fails it
-                if requests.get(f"{self.url}/system", timeout=2).json().get("Name") != self.name:
+                system = requests.get(f"{self.url}/system", timeout=2, auth=self.http_auth).json()
+                if system.get("Name") != self.name:
                     raise ValueError("another server answers on this port")
-                plugins = requests.get(f"{self.url}/plugins", timeout=2).json()
+                plugins = requests.get(f"{self.url}/plugins", timeout=2, auth=self.http_auth).json()
                 with socket.create_connection(("127.0.0.1", self.dicom_port), timeout=2):
                     pass
                 if "dicom-web" not in plugins:

@@ -102,3 +102,23 @@ def test_non_dicom_file_is_an_input_error_naming_it(orthanc, tmp_path):
     with pytest.raises(InputError, match="not a file"):
         Outbox(tmp_path / "outbox").put([tmp_path / "missing.dcm"], orthanc.dimse_address)
     assert not (tmp_path / "outbox").exists() or Outbox(tmp_path / "outbox").items() == []
+
+
+def test_dicomweb_credentials_from_the_environment(tmp_path, monkeypatch):
+    import json
+
+    from hccrisk.pacs.orthanc_server import TEMPLATE, OrthancServer
+
+    config = json.loads(TEMPLATE.read_text())
+    config.update(AuthenticationEnabled=True, RegisteredUsers={"alice": "s3cret"})
+    template = tmp_path / "orthanc-auth.json"
+    template.write_text(json.dumps(config))
+    with OrthancServer(tmp_path / "pacs", template=template) as server:
+        monkeypatch.delenv("HCCRISK_DICOMWEB_TOKEN", raising=False)
+        monkeypatch.delenv("HCCRISK_DICOMWEB_USER", raising=False)
+        with pytest.raises(PacsError, match="HTTP 401.*HCCRISK_DICOMWEB_USER") as info:
+            connect(server.dicomweb_url, RetryPolicy(attempts=3)).echo()
+        assert not info.value.retryable
+        monkeypatch.setenv("HCCRISK_DICOMWEB_USER", "alice")
+        monkeypatch.setenv("HCCRISK_DICOMWEB_PASSWORD", "s3cret")
+        connect(server.dicomweb_url, NO_RETRY).echo()
