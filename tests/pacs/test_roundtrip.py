@@ -11,6 +11,7 @@ import pydicom
 import pytest
 
 from hccrisk.pacs import RetryPolicy, connect
+from tests.orthanc import clear_orthanc
 from tests.pacs.studies import by_sop_uid, dataset_bytes, pixels
 
 FAST = RetryPolicy(attempts=2, initial_delay_s=0.1)
@@ -41,7 +42,9 @@ def dimse(orthanc):
     return connect(orthanc.dimse_address, FAST)
 
 
-def test_stow_then_find_and_fetch_over_both_protocols(ceus_files, web, dimse, tmp_path):
+def test_stow_then_find_and_fetch_over_both_protocols(orthanc, ceus_files, web, dimse, tmp_path):
+    clear_orthanc(orthanc)  # the searches below must find exactly this study
+    assert web.find_studies() == []
     # 1 MiB per request: the 4.5 MB study goes in several STOW-RS requests
     from hccrisk.pacs.dicomweb import _chunks
 
