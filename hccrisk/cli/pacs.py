@@ -15,19 +15,9 @@ app.add_typer(pacs_app, name="pacs")
 _ADDRESS_HELP = "http://host:port/dicom-web (DICOMweb) or AE@host:port (DIMSE)."
 
 
-def _quiet_libraries() -> None:
-    """pynetdicom and dicomweb-client log every request at INFO; ours say what matters (-v: all)."""
-    import logging
-
-    if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
-        for name in ("pynetdicom", "dicomweb_client"):
-            logging.getLogger(name).setLevel(logging.WARNING)
-
-
 def _policy(retries: int, delay: float, max_delay: float):
     from hccrisk.pacs.retry import RetryPolicy
 
-    _quiet_libraries()
 
     return RetryPolicy(attempts=retries + 1, initial_delay_s=delay, max_delay_s=max_delay)
 
@@ -159,7 +149,6 @@ def listen_command(
         typer.echo(f"study {study.study_uid}: {len(study.files)} file(s) from {study.calling_ae_title} "
                    f"in {study.folder}")
 
-    _quiet_libraries()
     try:
         scp = StorageSCP(out, aet, port, host, on_study=announce, stable_s=stable).start()
     except PacsError as exc:
