@@ -6,7 +6,7 @@ import hashlib
 import logging
 
 _SALT = "hccrisk"
-QUIET_LIBRARIES = ("highdicom", "pydicom", "radiomics", "pynetdicom", "matplotlib", "PIL")
+QUIET_LIBRARIES = ("highdicom", "pydicom", "radiomics", "pynetdicom", "dicomweb_client", "matplotlib", "PIL")
 
 
 def pseudonym(patient_id: str) -> str:
