@@ -1,4 +1,4 @@
-"""Grad-CAM / Score-CAM: shapes over frames, and Score-CAM peaks on a planted discriminative blob."""
+"""Grad-CAM / Score-CAM: shapes over frames, and both peak on a planted discriminative blob."""
 
 from __future__ import annotations
 
@@ -26,6 +26,11 @@ def _trained():
     return net, torch.as_tensor(np.stack([s["image"] for s in samples[1:6:2]]))
 
 
+def _inside_over_outside(m: np.ndarray) -> float:
+    blob = m[:, :, BLOB[0], BLOB[1]]
+    return float(blob.mean() / ((m.sum() - blob.sum()) / (m.size - blob.size)))
+
+
 def test_cams_cover_every_frame_and_score_cam_finds_the_blob(tmp_path):
     net, x = _trained()
     g = grad_cam(net, x)
@@ -33,8 +38,8 @@ def test_cams_cover_every_frame_and_score_cam_finds_the_blob(tmp_path):
     for m in (g, s):
         assert m.shape == (3, 2, 32, 32)
         assert m.min() >= 0 and m.max() <= 1 and np.isfinite(m).all()
-    inside = s[:, :, BLOB[0], BLOB[1]].mean()
-    outside = (s.sum() - s[:, :, BLOB[0], BLOB[1]].sum()) / (s.size - s[:, :, BLOB[0], BLOB[1]].size)
-    assert inside > 1.5 * outside
+    assert _inside_over_outside(s) > 1.5
+    # Grad-CAM at the 2 x 2 positions of the last block is coarse: it leans towards the blob, less sharply
+    assert _inside_over_outside(g) > 1.1
     path = overlay_figure(x[0, 0].numpy(), s[0], tmp_path / "cam.png", titles=["t0", "t1"])
     assert path.stat().st_size > 1000
