@@ -1,0 +1,1 @@
+"""hccrisk's MONAI Deploy application package (``python -m deploy -i IN -o OUT``); see docs/deploy.md."""

@@ -1,0 +1,3 @@
+from deploy.app import main
+
+main()

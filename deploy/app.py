@@ -1,0 +1,56 @@
+"""The hccrisk MONAI Deploy application: a CEUS study folder in, a risk SR and heatmap SCs out.
+
+    python -m deploy -i STUDY_FOLDER -o OUTPUT_FOLDER          (or deploy/run.sh -m deploy ...)
+
+``HCCRISK_BUNDLE`` names the model bundle folder (default ``bundles/ceus_mp`` in the repository).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+from holoscan.conditions import CountCondition
+from monai.deploy.core import Application
+
+from operators import (BundleInferenceOperator, CeusRoiOperator, CeusSeriesSelectorOperator, CeusTimelineOperator,
+                       HeatmapWriterOperator, RiskReportWriterOperator, StudyLoaderOperator)
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_BUNDLE = REPO / "bundles" / "ceus_mp"
+
+
+class HccRiskApp(Application):
+    """Study -> CEUS series -> 2 fps timeline -> ROI from the box SR -> bundle inference -> SR -> SC."""
+
+    name = "hccrisk"
+    description = "Early recurrence risk of HCC from a CEUS study (research use only)"
+    version = "0.1.0"
+
+    def compose(self) -> None:
+        context = Application.init_app_context(self.argv)
+        input_folder, output_folder = Path(context.input_path), Path(context.output_path)
+        output_folder.mkdir(parents=True, exist_ok=True)
+        work = output_folder / ".work"
+        bundle = Path(os.environ.get("HCCRISK_BUNDLE", DEFAULT_BUNDLE))
+
+        study = StudyLoaderOperator(self, CountCondition(self, 1), input_folder=input_folder, name="study")
+        series = CeusSeriesSelectorOperator(self, name="series")
+        timeline = CeusTimelineOperator(self, work_folder=work, name="timeline")
+        roi = CeusRoiOperator(self, name="roi")
+        inference = BundleInferenceOperator(self, bundle_folder=bundle, name="inference")
+        report = RiskReportWriterOperator(self, input_folder=input_folder, output_folder=output_folder, name="sr")
+        heatmaps = HeatmapWriterOperator(self, output_folder=output_folder, name="sc")
+
+        self.add_flow(study, series, {("study", "study")})
+        self.add_flow(series, timeline, {("selection", "selection")})
+        self.add_flow(timeline, roi, {("case", "case")})
+        self.add_flow(roi, inference, {("case", "case")})
+        self.add_flow(inference, report, {("case", "case")})
+        self.add_flow(report, heatmaps, {("case", "case")})
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    HccRiskApp().run()

@@ -1,0 +1,88 @@
+"""Bundle inference: the CEUS network of ``bundles/<name>`` on the case's ROI crops (hccrisk.nets).
+
+The bundle must hold ``models/model.ts`` (TorchScript, from ``hccrisk.nets.cohort.export_torchscript``);
+without it the app stops here with an error naming the missing file: no prediction is invented. When
+the bundle also holds ``models/model.pt`` (the eager weights), Grad-CAM heatmaps of one key frame per
+phase are computed for the secondary captures (TorchScript modules take no hooks).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+from monai.deploy.core import Fragment, Operator, OperatorSpec
+
+from hccrisk.errors import HccriskError
+from hccrisk.nets.data import N_FRAMES, N_SPLITS, ceus_case_samples, phase_indices
+from hccrisk.roi.cine import load_cine
+
+log = logging.getLogger(__name__)
+
+
+class MissingBundleError(HccriskError):
+    """The model bundle (or its TorchScript file) the app needs is not there."""
+
+
+def bundle_inputs(bundle: Path) -> tuple[list[str], str]:
+    """(phase names, model version) from the bundle's configs."""
+    config = json.loads((bundle / "configs" / "inference.json").read_text())
+    meta = json.loads((bundle / "configs" / "metadata.json").read_text())
+    return list(config.get("phases", ["AP", "PP", "LP"])), str(meta["version"])
+
+
+class BundleInferenceOperator(Operator):
+    """Adds ``model_name``, ``model_version``, ``imaging_signature`` (probability of class 1, the mean
+    over the patient's sub-cines) and ``heatmaps`` (list of {image, heatmap, sample}) to the case."""
+
+    def __init__(self, fragment: Fragment, *args, bundle_folder: Path, **kwargs):
+        self.bundle = Path(bundle_folder)
+        super().__init__(fragment, *args, **kwargs)
+
+    def setup(self, spec: OperatorSpec) -> None:
+        spec.input("case")
+        spec.output("case")
+
+    def compute(self, op_input, op_output, context) -> None:
+        case = op_input.receive("case")
+        model_ts = self.bundle / "models" / "model.ts"
+        if not model_ts.is_file():
+            raise MissingBundleError(
+                f"{model_ts}: the model bundle has no TorchScript model, so inference is NOT done and no "
+                f"SR is written. Train and export it (`hccrisk train ceus`, issue 6) or point "
+                f"HCCRISK_BUNDLE at a bundle folder with models/model.ts.")
+        phases, version = bundle_inputs(self.bundle)
+        samples = ceus_case_samples(case["patient_dir"], boxes=case["boxes"], phases=phases)
+        x = torch.from_numpy(samples)  # (n_splits, P, n_frames, 64, 64)
+        model = torch.jit.load(str(model_ts), map_location="cpu").eval()
+        with torch.no_grad():
+            signature = float(torch.softmax(model(x), 1)[:, 1].mean())
+        log.info("imaging signature %.4f (%s %s)", signature, self.bundle.name, version)
+        heatmaps = self._heatmaps(case, x, phases)
+        op_output.emit({**case, "model_name": self.bundle.name, "model_version": version,
+                        "imaging_signature": signature, "heatmaps": heatmaps}, "case")
+
+    def _heatmaps(self, case: dict, x: torch.Tensor, phases: list[str]) -> list[dict]:
+        weights = self.bundle / "models" / "model.pt"
+        if not weights.is_file():
+            log.warning("%s missing: no Grad-CAM heatmaps (TorchScript takes no hooks)", weights)
+            return []
+        from hccrisk.nets.cam import grad_cam
+        from hccrisk.nets.ceus import CeusNet
+
+        net = CeusNet(phases=len(phases))
+        state = torch.load(weights, map_location="cpu", weights_only=True)
+        net.load_state_dict(state.get("model", state) if isinstance(state, dict) else state)
+        cam = grad_cam(net, x[:1])[0]  # (n_frames, 64, 64) on sub-cine 0
+        cine = load_cine(case["patient_dir"])
+        phase_codes = np.load(Path(cine.path), allow_pickle=False)["phase"]
+        out = []
+        for p, name in enumerate(phases):
+            chosen = phase_indices(phase_codes, cine.valid, name, N_FRAMES * N_SPLITS)[0::N_SPLITS]
+            t = int(np.argmax(cam.reshape(len(cam), -1).sum(1)))  # the frame the net looked at most
+            out.append({"phase": name, "image": x[0, p, t].numpy() * 255.0, "heatmap": cam[t],
+                        "sample": int(chosen[t])})
+        return out

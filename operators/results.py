@@ -1,0 +1,113 @@
+"""Result writers: the risk report SR and the heatmap secondary captures (hccrisk.results)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import math
+from pathlib import Path
+
+import numpy as np
+from monai.deploy.core import Fragment, Operator, OperatorSpec
+
+from hccrisk.errors import InputError
+from hccrisk.results import codes as rc
+from hccrisk.results.sc import write_heatmap_sc
+from hccrisk.results.sr import RiskResult, write_risk_sr
+from hccrisk.roi.cine import load_cine
+from hccrisk.roi.sr import clip_path
+
+log = logging.getLogger(__name__)
+KNOWN = set(rc.CLINICAL_NUMERIC) | set(rc.CLINICAL_CATEGORICAL)
+
+
+def read_clinical(input_folder: Path, patient_id: str) -> tuple[dict[str, float | str], tuple[str, ...]]:
+    """The patient's clinical values from ``clinical.json`` ({patient_id: {column: value}}) or
+    ``clinical.csv`` (patient_id + columns, empty = missing) in the input folder: (values, missing)."""
+    row: dict | None = None
+    if (input_folder / "clinical.json").is_file():
+        path = input_folder / "clinical.json"
+        try:
+            row = json.loads(path.read_text()).get(patient_id)
+        except (ValueError, AttributeError) as exc:
+            raise InputError(path, f"not a JSON object keyed by patient ID: {exc}") from None
+    elif (input_folder / "clinical.csv").is_file():
+        with open(input_folder / "clinical.csv", newline="") as f:
+            row = next((r for r in csv.DictReader(f) if r.get("patient_id") == patient_id), None)
+    if row is None:
+        return {}, tuple(sorted(KNOWN))
+    values: dict[str, float | str] = {}
+    missing = []
+    for column, value in row.items():
+        if column not in KNOWN:
+            continue
+        if value is None or str(value).strip() == "":
+            missing.append(column)
+        elif column in rc.CLINICAL_NUMERIC:
+            try:
+                values[column] = float(value)
+            except ValueError:
+                raise InputError(f"clinical value {column}", f"{value!r} is not a number") from None
+        else:
+            values[column] = str(value)
+    return values, tuple(missing)
+
+
+class RiskReportWriterOperator(Operator):
+    """Write the risk SR into ``output_folder`` (one file per study; the name is the stable SOP UID).
+
+    The nomogram is not wired yet (no fitted nomogram ships with the bundle), so the SR carries the
+    imaging signature and the clinical values, and says the nomogram was not computed."""
+
+    def __init__(self, fragment: Fragment, *args, input_folder: Path, output_folder: Path, **kwargs):
+        self.input_folder, self.output_folder = Path(input_folder), Path(output_folder)
+        super().__init__(fragment, *args, **kwargs)
+
+    def setup(self, spec: OperatorSpec) -> None:
+        spec.input("case")
+        spec.output("case")
+
+    def compute(self, op_input, op_output, context) -> None:
+        case = op_input.receive("case")
+        clinical, missing = read_clinical(self.input_folder, case["patient_id"])
+        result = RiskResult(case["model_name"], case["model_version"], case["imaging_signature"], risk=None,
+                            cutoff=0.5, clinical=clinical, missing=missing)
+        tmp = self.output_folder / "sr.dcm.partial"
+        write_risk_sr(result, case["clips"], tmp, roi_file=case.get("roi_file"))
+        import pydicom
+
+        final = self.output_folder / f"SR_{pydicom.dcmread(tmp, stop_before_pixels=True).SOPInstanceUID}.dcm"
+        tmp.replace(final)
+        log.info("wrote %s", final.name)
+        op_output.emit({**case, "sr_file": final}, "case")
+
+
+class HeatmapWriterOperator(Operator):
+    """Write one secondary capture per heatmap (key frame per phase) into ``output_folder``."""
+
+    def __init__(self, fragment: Fragment, *args, output_folder: Path, **kwargs):
+        self.output_folder = Path(output_folder)
+        super().__init__(fragment, *args, **kwargs)
+
+    def setup(self, spec: OperatorSpec) -> None:
+        spec.input("case")
+
+    def compute(self, op_input, op_output, context) -> None:
+        case = op_input.receive("case")
+        cine = load_cine(case["patient_dir"])
+        for n, item in enumerate(case["heatmaps"], start=1):
+            i = item["sample"]
+            source = clip_path(case["patient_dir"], str(cine.source_sop[i]))
+            scale = 4  # 64 x 64 ROI crops are tiny on a viewer: nearest-neighbour x4
+            image = np.kron(item["image"], np.ones((scale, scale)))
+            heat = np.kron(item["heatmap"], np.ones((scale, scale)))
+            path = self.output_folder / f"SC_{case['model_name']}_{item['phase']}.dcm"
+            write_heatmap_sc(image, heat, source, path, model_name=case["model_name"],
+                             model_version=case["model_version"], frame=int(cine.source_frame[i]),
+                             instance_number=n)
+            log.info("wrote %s", path.name)
+        if not case["heatmaps"]:
+            log.warning("no heatmap: no secondary capture written")
+        if math.isnan(case["imaging_signature"]):
+            raise InputError("inference", "imaging signature is NaN")
