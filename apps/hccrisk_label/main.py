@@ -38,6 +38,15 @@ class MyApp(MONAILabelApp):
         return {"ceus_box": CeusBoxInfer(), "mri_tumour": MriTumourInfer(),
                 "whole_liver": WholeLiverInfer(os.path.join(self.model_dir, liver_cfg.MODEL_FILE))}
 
+    def infer(self, request, datastore=None):
+        # On a series' first request the DICOMweb datastore hands the task a temporary NIfTI, away from
+        # the cached DICOM folder (<cache>/<uid>/ beside <cache>/<uid>.nii.gz) whose US header ceus_box
+        # reads; converting first makes every request see the cached path.
+        image = request.get("image")
+        if isinstance(image, str) and not os.path.exists(image):
+            (datastore or self.datastore()).get_image_uri(image)
+        return super().infer(request, datastore)
+
     def init_trainers(self) -> dict[str, TrainTask]:
         return {"whole_liver": WholeLiverTrain(os.path.join(self.model_dir, "whole_liver"),
                                                publish_path=os.path.join(self.model_dir, liver_cfg.MODEL_FILE))}

@@ -32,7 +32,7 @@ def main(argv: list[str]) -> None:
         model, params, timeout = argv[2], json.loads(argv[3]), float(argv[4])
         client.train_start(model, params)
         deadline = time.time() + timeout
-        while (status := client.train_status()).get("status") == "RUNNING" and time.time() < deadline:
+        while (status := client.train_status()).get("status") in ("SUBMITTED", "RUNNING") and time.time() < deadline:
             time.sleep(2)
         print(json.dumps(status))
     else:

@@ -118,3 +118,21 @@ def test_dual_display_cine_tracks_on_the_bmode_half_and_paints_both_halves():
     stored = paint_stored(mask, frames.shape[1:], [c, b])
     assert np.array_equal(stored[:, 2:98, 128:248], mask) and np.array_equal(stored[:, 2:98, 4:124], mask)
     assert stored.sum() == 2 * mask.sum()
+
+
+def test_ceus_correction_changes_its_frame_and_later_ones_only():
+    from lib.ceus import corrections_from_params
+
+    frames, truth = _moving_blob_cine()
+    cine = cine_from_frames(frames, spacing_mm=(1.0, 1.0))
+    x0, y0, x1, y1 = truth[5]
+    box = box_from_clicks([[x0, y0, 5], [x1 - 1, y1 - 1, 5]], len(frames))
+    plain, _ = propagate_box(cine, box, 5.0)
+    # the user moves the box 3 px right on frame 20 (say the track had slipped there)
+    c = truth[20] + [3, 0, 3, 0]
+    fixed, mask = propagate_box(cine, box, 5.0, corrections_from_params([[*c, 20]], len(frames)))
+    np.testing.assert_array_equal(fixed.boxes[:20], plain.boxes[:20])
+    np.testing.assert_array_equal(fixed.boxes[20], c)
+    assert mask[20, c[1]:c[3], c[0] - 5:c[2] + 5].all()
+    with pytest.raises(InputError, match="x0, y0, x1, y1, frame"):
+        corrections_from_params([[1, 2, 3, 4]], len(frames))

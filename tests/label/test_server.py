@@ -109,10 +109,20 @@ def test_ceus_box_infer_from_two_corner_clicks_tracks_the_tumour(label_server, t
     boxes = np.asarray(result["boxes"]) + np.tile(result["region_origin"], 2)
     iou = _iou(boxes, truth)
     inside = np.mean([mask[t, y0:y1, x0:x1].all() for t, (x0, y0, x1, y1) in enumerate(truth)])
+    assert result["region_origin"] != [0, 0]  # the US regions were read from the cached DICOM header
     print(f"ceus_box: {len(truth)} frames, IoU mean {iou.mean():.3f} min {iou.min():.3f}, tumour inside the "
           f"5 mm box on {100 * inside:.1f} % of frames, source {result['tracking_source']}, {result['latency_s']} s")
     assert inside >= 0.98
     assert iou.mean() >= 0.95
+
+    # the user corrects a late frame: the re-run keeps the frames before it and starts from the correction
+    j = int(np.argmin(iou[k + 1:])) + k + 1  # the worst frame after the anchor
+    again = run_client(label_server, "infer", "ceus_box", ds.SeriesInstanceUID,
+                       json.dumps({"foreground": clicks, "corrections": [[*truth[j].tolist(), j]]}),
+                       str(tmp_path / "box2.nii.gz"))["params"]
+    boxes2 = np.asarray(again["boxes"]) + np.tile(again["region_origin"], 2)
+    np.testing.assert_array_equal(boxes2[:j], boxes[:j])
+    np.testing.assert_array_equal(boxes2[j], truth[j])
 
 
 def test_whole_liver_train_task_publishes_weights_the_next_infer_uses(label_server, tmp_path):

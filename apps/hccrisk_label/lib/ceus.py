@@ -8,7 +8,7 @@ y = row, z = frame).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -76,14 +76,17 @@ def box_from_label(label: np.ndarray, name: str = "label") -> CeusBox:
     return CeusBox(int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1, int(frames[0]))
 
 
-def propagate_box(cine: CeusCine, box: CeusBox, margin_mm: float) -> tuple[BoxTrack, np.ndarray]:
+def propagate_box(cine: CeusCine, box: CeusBox, margin_mm: float,
+                  corrections: Mapping[int, CeusBox] | None = None) -> tuple[BoxTrack, np.ndarray]:
     """Track ``box`` over the cine and paint the margin-enlarged box on every frame.
 
-    Returns the track and a (T, H, W) uint8 mask (1 inside the enlarged box of each frame).
+    corrections: frame -> the user's corrected (un-margined) box there; each changes its frame and the
+    ones after it (``hccrisk.roi.tracking.track_box``). Returns the track and a (T, H, W) uint8 mask
+    (1 inside the enlarged box of each frame).
     """
     if margin_mm not in ALLOWED_MARGINS_MM:
         raise InputError("margin_mm", f"{margin_mm} mm is not one of the papers' margins {ALLOWED_MARGINS_MM}")
-    track = track_box(cine, box)
+    track = track_box(cine, box, corrections=corrections)
     boxes = track.expanded(margin_mm)
     mask = np.zeros(cine.contrast.shape, np.uint8)
     for t, (x0, y0, x1, y1) in enumerate(boxes):
@@ -140,4 +143,20 @@ def paint_stored(mask: np.ndarray, stored_shape: tuple[int, int], regions: Seque
     for r in regions:
         if r is not None:
             out[:, r.y0:r.y0 + mask.shape[1], r.x0:r.x0 + mask.shape[2]] = mask
+    return out
+
+
+def corrections_from_params(boxes: Sequence[Sequence[float]], n_frames: int, contrast=None, bmode=None
+                            ) -> dict[int, CeusBox]:
+    """The ``corrections`` param, [[x0, y0, x1, y1, frame], ...] (stored-frame pixels, x1/y1 exclusive, as
+    ``boxes`` + ``region_origin`` of an earlier result), as frame -> box in contrast-region pixels."""
+    out = {}
+    for item in boxes:
+        if len(item) != 5:
+            raise InputError("corrections", f"each correction is [x0, y0, x1, y1, frame]; got {list(item)}")
+        x0, y0, x1, y1, f = (int(round(v)) for v in item)
+        corners = [[x0, y0, f], [x1 - 1, y1 - 1, f]]
+        if contrast is not None:
+            corners = clicks_to_region(corners, contrast, bmode)
+        out[f] = box_from_clicks(corners, n_frames, name="corrections")
     return out

@@ -12,7 +12,7 @@ from monailabel.interfaces.tasks.infer_v2 import InferTask, InferType
 
 from hccrisk.errors import InputError
 from lib.ceus import (ALLOWED_MARGINS_MM, box_from_clicks, box_from_label, cine_from_frames, cine_from_stored_frames,
-                      clicks_to_region, paint_stored, propagate_box)
+                      clicks_to_region, corrections_from_params, paint_stored, propagate_box)
 from lib.images import read_image, us_geometry, write_label
 
 logger = logging.getLogger(__name__)
@@ -20,7 +20,8 @@ logger = logging.getLogger(__name__)
 
 class CeusBoxInfer(InferTask):
     """Request: ``image`` (the CEUS cine), ``foreground`` clicks [x, y, frame] on one frame (2 = corners,
-    more = outline) or ``label`` (a mask painted on one frame); params ``margin_mm`` (5 or 10, default 5).
+    more = outline) or ``label`` (a mask painted on one frame); params ``margin_mm`` (5 or 10, default 5)
+    and ``corrections`` ([[x0, y0, x1, y1, frame], ...] stored-frame pixels: re-run from corrected frames).
     Clicks are on the stored frame (either half of a dual display). Result: a label the cine's size, 1 inside
     the margin-enlarged tracked box on every frame (in both halves of a dual display); the JSON holds the
     per-frame boxes (x0, y0, x1, y1: contrast-region pixels, un-margined; add region_origin for the stored
@@ -62,7 +63,8 @@ class CeusBoxInfer(InferTask):
         else:
             raise InputError(name, "ceus_box needs foreground clicks or a label on one frame")
         margin = float(request.get("margin_mm", self._config["margin_mm"]))
-        track, mask = propagate_box(cine, box, margin)
+        corrections = corrections_from_params(request.get("corrections") or [], len(cine.times), contrast, bmode)
+        track, mask = propagate_box(cine, box, margin, corrections)
         if contrast is not None:
             mask = paint_stored(mask, frames.shape[1:], [contrast, bmode])
         reference = image if image.GetNumberOfComponentsPerPixel() == 1 else sitk.VectorIndexSelectionCast(image, 0)
