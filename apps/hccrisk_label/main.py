@@ -25,7 +25,7 @@ logger = logging.getLogger(__name__)
 
 class MyApp(MONAILabelApp):
     def __init__(self, app_dir: str, studies: str, conf: dict[str, str]):
-        # trained weights live outside the source tree unless the user says otherwise
+        # trained weights: conf model_dir, else HCCRISK_LABEL_MODEL_DIR, else <app>/model (not tracked by git)
         self.model_dir = conf.get("model_dir") or os.environ.get("HCCRISK_LABEL_MODEL_DIR") or \
             os.path.join(app_dir, "model")
         os.makedirs(self.model_dir, exist_ok=True)

@@ -136,3 +136,20 @@ def test_ceus_correction_changes_its_frame_and_later_ones_only():
     assert mask[20, c[1]:c[3], c[0] - 5:c[2] + 5].all()
     with pytest.raises(InputError, match="x0, y0, x1, y1, frame"):
         corrections_from_params([[1, 2, 3, 4]], len(frames))
+
+
+def test_single_display_cine_tracks_on_the_contrast_region():
+    from hccrisk.dicom.us import UltrasoundRegion
+    from lib.ceus import cine_from_stored_frames, clicks_to_region
+
+    tissue, truth = _moving_blob_cine(n=30)
+    frames = np.zeros((30, 110, 140), np.uint8)
+    frames[:, 10:106, 16:136] = tissue
+    region = UltrasoundRegion(0, 16, 10, 120, 96, 1, 1, 0, (1.0, 1.0))
+    cine, c, b = cine_from_stored_frames(frames, [region], np.arange(30) * 0.5)
+    assert b is None and cine.bmode is None and tuple(cine.region_origin) == (16, 10)
+    x0, y0, x1, y1 = truth[3]
+    clicks = clicks_to_region([[x0 + 16, y0 + 10, 3], [x1 + 15, y1 + 9, 3]], c, b)
+    track, _ = propagate_box(cine, box_from_clicks(clicks, 30), margin_mm=10.0)
+    assert track.source == "contrast"
+    assert np.mean([(abs(track.boxes[t] - truth[t]) <= 1).all() for t in range(30)]) >= 0.95

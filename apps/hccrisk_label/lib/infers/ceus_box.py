@@ -41,27 +41,9 @@ class CeusBoxInfer(InferTask):
         start = time.time()
         image = read_image(request["image"])
         frames = sitk.GetArrayFromImage(image)  # (T, rows, columns) or (T, rows, columns, 3)
-        if frames.ndim == 2:
-            frames = frames[None]
-        if frames.ndim == 4:
-            frames = frames[..., :3].mean(axis=-1)
-        geometry = us_geometry(request["image"])
-        name = str(request["image"])
-        if geometry is not None:  # a DICOM US cine: track inside its contrast region (B-mode half when dual)
-            cine, contrast, bmode = cine_from_stored_frames(frames, geometry[0], geometry[1], name=name)
-        else:  # a plain image: the whole frame, pixel size from the image, 2 fps
-            sx, sy = image.GetSpacing()[:2]
-            cine, contrast, bmode = cine_from_frames(frames, (sy, sx), fps=self.fps, name=name), None, None
-        if request.get("foreground"):
-            clicks = request["foreground"] if contrast is None else clicks_to_region(request["foreground"], contrast, bmode)
-            box = box_from_clicks(clicks, len(cine.times))
-        elif request.get("label"):
-            drawn = sitk.GetArrayFromImage(read_image(request["label"]))
-            if contrast is not None:
-                drawn = drawn[:, contrast.y0:contrast.y0 + contrast.height, contrast.x0:contrast.x0 + contrast.width]
-            box = box_from_label(drawn, name=str(request["label"]))
-        else:
-            raise InputError(name, "ceus_box needs foreground clicks or a label on one frame")
+        frames = frames[None] if frames.ndim == 2 else frames[..., :3].mean(axis=-1) if frames.ndim == 4 else frames
+        cine, contrast, bmode = self._cine(request, image, frames)
+        box = self._anchor(request, cine, contrast, bmode)
         margin = float(request.get("margin_mm", self._config["margin_mm"]))
         corrections = corrections_from_params(request.get("corrections") or [], len(cine.times), contrast, bmode)
         track, mask = propagate_box(cine, box, margin, corrections)
@@ -71,9 +53,32 @@ class CeusBoxInfer(InferTask):
         if reference.GetDimension() == 2:
             reference = sitk.JoinSeries(reference)
         path = write_label(mask, reference)
-        logger.info("ceus_box: %d frames, margin %.0f mm, source %s, %.2f s", len(mask), margin, track.source,
-                    time.time() - start)
-        origin = [0, 0] if contrast is None else [contrast.x0, contrast.y0]
-        return path, {"margin_mm": margin, "region_origin": origin, "allowed_margins_mm": list(ALLOWED_MARGINS_MM), "anchor_frame": box.frame,
+        latency = round(time.time() - start, 3)
+        logger.info("ceus_box: %d frames, margin %.0f mm, source %s, %.2f s", len(mask), margin, track.source, latency)
+        return path, {"margin_mm": margin, "allowed_margins_mm": list(ALLOWED_MARGINS_MM), "anchor_frame": box.frame,
+                      "region_origin": [0, 0] if contrast is None else [contrast.x0, contrast.y0],
                       "tracking_source": track.source, "boxes": np.asarray(track.boxes).tolist(),
-                      "spacing_mm": [float(v) for v in cine.spacing_mm], "latency_s": round(time.time() - start, 3)}
+                      "spacing_mm": [float(v) for v in cine.spacing_mm], "latency_s": latency}
+
+    def _cine(self, request: dict[str, Any], image: sitk.Image, frames: np.ndarray):
+        """The cine to track on, its contrast region and B-mode region (None, None for a plain image)."""
+        name = str(request["image"])
+        geometry = us_geometry(request["image"])
+        if geometry is not None:  # a DICOM US cine: track inside its contrast region (B-mode half when dual)
+            return cine_from_stored_frames(frames, geometry[0], geometry[1], name=name)
+        sx, sy = image.GetSpacing()[:2]  # a plain image: the whole frame, its pixel size, self.fps
+        return cine_from_frames(frames, (sy, sx), fps=self.fps, name=name), None, None
+
+    @staticmethod
+    def _anchor(request: dict[str, Any], cine, contrast, bmode):
+        """The user's box (contrast-region pixels) from the foreground clicks or the painted label."""
+        if request.get("foreground"):
+            clicks = request["foreground"]
+            return box_from_clicks(clicks if contrast is None else clicks_to_region(clicks, contrast, bmode),
+                                   len(cine.times))
+        if request.get("label"):
+            drawn = sitk.GetArrayFromImage(read_image(request["label"]))
+            if contrast is not None:
+                drawn = drawn[:, contrast.y0:contrast.y0 + contrast.height, contrast.x0:contrast.x0 + contrast.width]
+            return box_from_label(drawn, name=str(request["label"]))
+        raise InputError(str(request["image"]), "ceus_box needs foreground clicks or a label on one frame")
