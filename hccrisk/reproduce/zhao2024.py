@@ -130,11 +130,13 @@ def analyse(cohort: pd.DataFrame, features: pd.DataFrame, observer2: pd.DataFram
     icc_ids = [p for p in observer2.index if p in set(train)]
     if len(icc_ids) < 5:
         raise InputError("rois/observer2", f"only {len(icc_ids)} training patients have a second observer's ROI")
-    obs2 = observer2.loc[icc_ids, features.columns].astype(float)
+    obs2 = observer2.loc[icc_ids].reindex(columns=features.columns).astype(float)
+    features = features.loc[:, obs2.notna().all()]  # no second reading, no proof of reproducibility
+    obs2 = obs2[features.columns]
     selector = _selection_pipeline(features.loc[icc_ids], obs2, seed).fit(features.loc[train], y_train)
     icc_step, test_step, corr_step, lasso = (selector.named_steps[k] for k in ("icc", "test", "corr", "lasso"))
     counts = pd.DataFrame({
-        "step": ["extracted", f"ICC > {ICC_THRESHOLD}", f"t-test / Mann-Whitney P < {TEST_P}",
+        "step": ["extracted (complete for both observers)", f"ICC > {ICC_THRESHOLD}", f"t-test / Mann-Whitney P < {TEST_P}",
                  f"|r| <= {CORRELATION}", "LASSO (lambda.min, 5-fold CV)"],
         "features": [features.shape[1], int(icc_step.support_.sum()), int(test_step.support_.sum()),
                      int(corr_step.support_.sum()), int(lasso.support_.sum())]})
