@@ -7,15 +7,18 @@
 
 from __future__ import annotations
 
-import logging
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 from holoscan.conditions import CountCondition
 from monai.deploy.core import Application
 
+from hccrisk.log import configure
 from operators import (BundleInferenceOperator, CeusRoiOperator, CeusSeriesSelectorOperator, CeusTimelineOperator,
                        HeatmapWriterOperator, RiskReportWriterOperator, StudyLoaderOperator)
+from operators.inference import MissingBundleError
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_BUNDLE = REPO / "bundles" / "ceus_mp"
@@ -31,9 +34,16 @@ class HccRiskApp(Application):
     def compose(self) -> None:
         context = Application.init_app_context(self.argv)
         input_folder, output_folder = Path(context.input_path), Path(context.output_path)
-        output_folder.mkdir(parents=True, exist_ok=True)
-        work = output_folder / ".work"
         bundle = Path(os.environ.get("HCCRISK_BUNDLE", DEFAULT_BUNDLE))
+        if not (bundle / "models" / "model.ts").is_file():  # fail before the study is read, not after
+            raise MissingBundleError(
+                f"{bundle / 'models' / 'model.ts'}: the model bundle has no TorchScript model, so inference "
+                f"cannot run and no SR is written. Train and export it (`hccrisk train ceus`, issue 6) or "
+                f"point HCCRISK_BUNDLE at a bundle folder with models/model.ts.")
+        output_folder.mkdir(parents=True, exist_ok=True)
+        # The 2 fps timeline is an intermediate: it lives in a scratch folder, not among the results.
+        self.work_folder = Path(tempfile.mkdtemp(prefix="hccrisk-deploy-"))
+        work = self.work_folder
 
         study = StudyLoaderOperator(self, CountCondition(self, 1), input_folder=input_folder, name="study")
         series = CeusSeriesSelectorOperator(self, name="series")
@@ -52,5 +62,10 @@ class HccRiskApp(Application):
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    HccRiskApp().run()
+    configure(verbose=False)
+    app = HccRiskApp()
+    try:
+        app.run()
+    finally:
+        if getattr(app, "work_folder", None) is not None:
+            shutil.rmtree(app.work_folder, ignore_errors=True)

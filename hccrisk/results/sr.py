@@ -41,7 +41,7 @@ class RiskResult:
     """What the SR reports (and what ``read_risk_sr`` gives back).
 
     ``risk`` is None when the nomogram was not computed (``missing`` names the clinical values that
-    were missing); ``risk_group`` is "high" when risk >= cutoff, "low" below, None when not computed.
+    were missing, if that was the reason); ``risk_group`` is "high" when risk >= cutoff, "low" below, None when not computed.
     ``clinical`` holds the values used (float for numeric, str for categorical columns).
     """
 
@@ -70,8 +70,6 @@ def _check(result: RiskResult) -> None:
                         ("cut-off", result.cutoff)):
         if value is not None and not (math.isfinite(value) and 0.0 <= value <= 1.0):
             raise InputError("risk SR", f"{name} {value!r} is not a probability in [0, 1]")
-    if result.risk is None and not result.missing:
-        raise InputError("risk SR", "risk is None but no missing clinical value is named")
     unknown = [c for c in [*result.clinical, *result.missing]
                if c not in rc.CLINICAL_NUMERIC and c not in rc.CLINICAL_CATEGORICAL]
     if unknown:

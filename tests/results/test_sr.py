@@ -78,7 +78,6 @@ def test_low_risk_group(ceus_files, tmp_path):
 @pytest.mark.parametrize("result, problem", [
     (RiskResult("m", "1", 1.5, 0.2, 0.4), "imaging signature"),
     (RiskResult("m", "1", 0.5, math.nan, 0.4), "risk"),
-    (RiskResult("m", "1", 0.5, None, 0.4), "no missing clinical value"),
     (RiskResult("m", "1", 0.5, 0.2, 0.4, clinical={"shoe_size": 42.0}), "shoe_size"),
 ])
 def test_bad_results_rejected(ceus_files, tmp_path, result, problem):
