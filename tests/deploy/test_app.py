@@ -103,7 +103,7 @@ def test_app_stops_without_model(study, bundle, tmp_path):
     run = run_app(study, tmp_path / "out", empty)
     assert run.returncode != 0
     assert f"{empty / 'models' / 'model.ts'}: the model bundle has no TorchScript model" in run.stdout + run.stderr
-    assert not (tmp_path / "out").exists()  # stopped before reading the study: nothing written
+    assert not list((tmp_path / "out").rglob("*.dcm"))  # the SDK makes the folder; nothing is written into it
 
 
 def test_app_writes_valid_sr_and_sc(app_output, study, bundle, tmp_path):
