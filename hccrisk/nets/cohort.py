@@ -15,7 +15,7 @@ import torch
 from hccrisk.errors import InputError
 from hccrisk.nets.ceus import CEUS_MODELS, build_ceus_net, count_parameters
 from hccrisk.nets.data import CROP, N_FRAMES, N_SPLITS, ceus_augmentation, ceus_case_samples
-from hccrisk.nets.engine import TrainConfig, fit, predict
+from hccrisk.nets.engine import TrainConfig, fit, predict, seed_everything
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +77,7 @@ def train_ceus_cohort(ingest_dir: str | Path, cohort_dir: str | Path, out_dir: s
     n_train = n_train or int(round(len(frame) * 75 / 115))
     split = split_cohort(frame, n_train=min(n_train, len(frame) - 2), stratify="label", seed=seed)
     train_ids, val_ids = list(split.train), list(split.validation)
+    seed_everything(config.seed)  # the initial weights too, not only the training loop
     net = build_ceus_net(model)
     out = Path(out_dir)
     log.info("%s: %d parameters, %d training / %d validation patients", model, count_parameters(net),

