@@ -11,6 +11,8 @@ import logging
 import os
 import sys
 
+from monailabel.datastore.dicom import DICOMWebDatastore
+from monailabel.datastore.utils.dicom import dicom_web_download_series
 from monailabel.interfaces.app import MONAILabelApp
 from monailabel.interfaces.tasks.infer_v2 import InferTask
 from monailabel.interfaces.tasks.train import TrainTask
@@ -18,6 +20,7 @@ from monailabel.interfaces.tasks.train import TrainTask
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # `lib` importable however the server loads us
 from lib.configs import whole_liver as liver_cfg  # noqa: E402
 from lib.infers import CeusBoxInfer, MriTumourInfer, WholeLiverInfer  # noqa: E402
+from lib.images import write_clips_nifti  # noqa: E402
 from lib.trainers import WholeLiverTrain  # noqa: E402
 
 logger = logging.getLogger(__name__)
@@ -44,8 +47,23 @@ class MyApp(MONAILabelApp):
         # reads; converting first makes every request see the cached path.
         image = request.get("image")
         if isinstance(image, str) and not os.path.exists(image):
-            (datastore or self.datastore()).get_image_uri(image)
+            store = datastore or self.datastore()
+            if isinstance(store, DICOMWebDatastore):
+                self._convert_multi_clip(store, image)
+            store.get_image_uri(image)
         return super().infer(request, datastore)
+
+    @staticmethod
+    def _convert_multi_clip(store: DICOMWebDatastore, series_uid: str) -> None:
+        """Write the NIfTI of a multi-clip US series ourselves (all clips in acquisition order): MONAI
+        Label's conversion (SimpleITK's series reader) fails on several multi-frame files. Uses the
+        datastore's cache layout and client as in monailabel 0.8.5 (private attributes)."""
+        folder = os.path.join(store._datastore.image_path(), series_uid)
+        if os.path.exists(folder + ".nii.gz"):
+            return
+        if not os.path.isdir(folder) or not os.listdir(folder):
+            dicom_web_download_series(None, series_uid, folder, store._client, store._fetch_by_frame)
+        write_clips_nifti(folder, folder + ".nii.gz")
 
     def init_trainers(self) -> dict[str, TrainTask]:
         return {"whole_liver": WholeLiverTrain(os.path.join(self.model_dir, "whole_liver"),

@@ -19,7 +19,8 @@ from tests.orthanc import orthanc, scp_port  # noqa: F401  (pytest fixtures)
 REPO = Path(__file__).resolve().parents[2]
 LABEL_VENV = Path(os.environ.get("HCCRISK_LABEL_VENV", REPO / ".venv-label"))
 APP = REPO / "apps" / "hccrisk_label"
-PATIENT = "SYN0001"
+PATIENT = "SYN0001"  # CEUS (one dual-display clip) and MRI
+MULTI_CLIP_PATIENT = "SYN0002"  # of the seed-0 CEUS-only cohort: one series of 5 clips
 
 
 def label_python() -> Path:
@@ -56,13 +57,18 @@ class LabelServer:
 
 @pytest.fixture(scope="session")
 def synthetic_study(tmp_path_factory, orthanc):  # noqa: F811
-    """One synthetic patient (CEUS + MRI) generated and stored in the test Orthanc (STOW-RS)."""
+    """Synthetic patients stored in the test Orthanc (STOW-RS): PATIENT (CEUS + MRI) from ``cohort``, and
+    MULTI_CLIP_PATIENT from a CEUS-only cohort beside it (``cohort.parent / "ceus"``)."""
+    from hccrisk.dicom.scan import scan
     from hccrisk.pacs import connect
     from hccrisk.synth.cohort import generate_cohort
 
-    cohort = tmp_path_factory.mktemp("label") / "cohort"
+    root = tmp_path_factory.mktemp("label")
+    cohort, ceus = root / "cohort", root / "ceus"
     generate_cohort(cohort, n_patients=1, seed=0, modality="both", workers=1, progress=False)
+    generate_cohort(ceus, n_patients=2, seed=0, modality="ceus", workers=1, progress=False)
     files = [p for p in (cohort / "dicom").rglob("*") if p.is_file()]
+    files += [i.path for s in scan(ceus / "dicom").by_patient()[MULTI_CLIP_PATIENT] for i in s.instances]
     connect(orthanc.dicomweb_url).store(files)
     return cohort
 

@@ -18,7 +18,7 @@ from hccrisk.dicom.scan import scan
 from hccrisk.dicom.select import select_ceus, select_mri
 from hccrisk.pacs import connect
 
-from .conftest import PATIENT
+from .conftest import MULTI_CLIP_PATIENT, PATIENT
 
 pytestmark = pytest.mark.slow  # starts Orthanc, generates a patient, starts the server (~1 min)
 CLIENT = Path(__file__).with_name("client.py")
@@ -155,3 +155,33 @@ def test_whole_liver_train_task_publishes_weights_the_next_infer_uses(label_serv
     assert label.GetSize() == truth_img.GetSize()
     got, truth = sitk.GetArrayFromImage(label) > 0, sitk.GetArrayFromImage(truth_img) > 0
     print(f"whole_liver after 2 epochs on one patient: Dice {2 * (got & truth).sum() / (got.sum() + truth.sum()):.3f}")
+
+
+def test_ceus_box_infer_on_a_multi_clip_series(label_server, tmp_path):
+    """MONAI Label's own conversion fails on a series of several multi-frame clips; the app writes the
+    cine itself (all clips in acquisition order) and tracks across the clips."""
+    ceus_cohort = label_server.cohort.parent / "ceus"
+    series = scan(ceus_cohort / "dicom").by_patient()[MULTI_CLIP_PATIENT]
+    ceus, _ = select_ceus(series)
+    clips = sorted((pydicom.dcmread(i.path, stop_before_pixels=True) for s in ceus for i in s.instances
+                    if i.n_frames > 1), key=lambda d: str(d.AcquisitionDateTime))
+    assert len(clips) > 1
+    starts = np.cumsum([0] + [int(d.NumberOfFrames) for d in clips])
+    first = {str(d.SOPInstanceUID): int(s) for d, s in zip(clips, starts)}
+    truth = np.zeros((int(starts[-1]), 4), int)
+    with (ceus_cohort / "rois" / "observer1" / MULTI_CLIP_PATIENT / "ceus_tumour.csv").open(newline="") as fh:
+        for r in csv.DictReader(fh):
+            truth[first[r["sop_instance_uid"]] + int(r["frame"])] = [int(r[c]) for c in ("x0", "y0", "x1", "y1")]
+    k = 40  # in the first (long) clip
+    clicks = [[int(truth[k, 0]), int(truth[k, 1]), k], [int(truth[k, 2]) - 1, int(truth[k, 3]) - 1, k]]
+    out = tmp_path / "box.nii.gz"
+    result = run_client(label_server, "infer", "ceus_box", str(clips[0].SeriesInstanceUID),
+                        json.dumps({"foreground": clicks}), str(out))["params"]
+    mask = sitk.GetArrayFromImage(sitk.ReadImage(str(out)))
+    assert mask.shape[0] == len(truth)
+    boxes = np.asarray(result["boxes"]) + np.tile(result["region_origin"], 2)
+    iou = _iou(boxes, truth)
+    inside = np.mean([mask[t, y0:y1, x0:x1].all() for t, (x0, y0, x1, y1) in enumerate(truth)])
+    print(f"ceus_box multi-clip: {len(clips)} clips, {len(truth)} frames, IoU mean {iou.mean():.3f} min "
+          f"{iou.min():.3f}, inside the 5 mm box on {100 * inside:.1f} %, source {result['tracking_source']}")
+    assert inside >= 0.98

@@ -95,11 +95,14 @@ def propagate_box(cine: CeusCine, box: CeusBox, margin_mm: float,
 
 
 def cine_from_stored_frames(frames: np.ndarray, regions: Sequence, offsets_s: np.ndarray,
-                            name: str = "<label image>") -> tuple[CeusCine, object, object | None]:
+                            name: str = "<label image>", clip_starts: Sequence[int] = ()
+                            ) -> tuple[CeusCine, object, object | None]:
     """A CeusCine over the contrast region of full stored frames, with the B-mode half of a dual display.
 
     frames: (T, rows, columns) stored frames; regions: ``hccrisk.dicom.us.UltrasoundRegion`` items;
-    offsets_s: (T,) s from the first frame. The contrast region is the image region whose intensity
+    offsets_s: (T,) s from the first frame; clip_starts: the first frame of each clip after the first: the
+    sample before it is marked invalid, so tracking searches wider there (the probe is repositioned between
+    clips; hccrisk.roi.tracking's gap rule). The contrast region is the image region whose intensity
     rises most (``hccrisk.preprocess.ceus.choose_contrast_region``); a second image region of the same
     size is the B-mode half (tracking then runs on its tissue texture). Returns the cine, the contrast
     region and the B-mode region (or None).
@@ -117,7 +120,9 @@ def cine_from_stored_frames(frames: np.ndarray, regions: Sequence, offsets_s: np
     bmode_k = next((i for i, r in enumerate(image) if i != k and (r.width, r.height) == (contrast.width, contrast.height)),
                    None)
     cine = cine_from_frames(stacks[k], contrast.spacing_mm, name=name)
-    cine = CeusCine(contrast=cine.contrast, times=times, valid=valid, source_sop=cine.source_sop,
+    gaps = valid.copy()
+    gaps[[s - 1 for s in clip_starts if s > 0]] = False
+    cine = CeusCine(contrast=cine.contrast, times=times, valid=gaps, source_sop=cine.source_sop,
                     source_frame=cine.source_frame, spacing_mm=cine.spacing_mm,
                     region_origin=np.array([contrast.x0, contrast.y0]),
                     bmode=None if bmode_k is None else cine_from_frames(stacks[bmode_k], contrast.spacing_mm).contrast,

@@ -65,7 +65,10 @@ class CeusBoxInfer(InferTask):
         name = str(request["image"])
         geometry = us_geometry(request["image"])
         if geometry is not None:  # a DICOM US cine: track inside its contrast region (B-mode half when dual)
-            return cine_from_stored_frames(frames, geometry[0], geometry[1], name=name)
+            regions, times, clip_starts = geometry
+            if len(times) != len(frames):
+                raise InputError(name, f"{len(frames)} frames in the image but {len(times)} in its DICOM clips")
+            return cine_from_stored_frames(frames, regions, times, name=name, clip_starts=clip_starts)
         sx, sy = image.GetSpacing()[:2]  # a plain image: the whole frame, its pixel size, self.fps
         return cine_from_frames(frames, (sy, sx), fps=self.fps, name=name), None, None
 
