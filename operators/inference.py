@@ -79,10 +79,10 @@ class BundleInferenceOperator(Operator):
         cam = grad_cam(net, x[:1])[0]  # (n_frames, 64, 64) on sub-cine 0
         cine = load_cine(case["patient_dir"])
         phase_codes = np.load(Path(cine.path), allow_pickle=False)["phase"]
+        t = int(np.argmax(cam.reshape(len(cam), -1).sum(1)))  # the frame the net looked at most
         out = []
         for p, name in enumerate(phases):
-            chosen = phase_indices(phase_codes, cine.valid, name, N_FRAMES * N_SPLITS)[0::N_SPLITS]
-            t = int(np.argmax(cam.reshape(len(cam), -1).sum(1)))  # the frame the net looked at most
+            chosen = phase_indices(phase_codes, cine.valid, name, N_FRAMES * N_SPLITS)[0::N_SPLITS]  # sub-cine 0
             out.append({"phase": name, "image": x[0, p, t].numpy() * 255.0, "heatmap": cam[t],
                         "sample": int(chosen[t])})
         return out

@@ -5,10 +5,10 @@ from __future__ import annotations
 import csv
 import json
 import logging
-import math
 from pathlib import Path
 
 import numpy as np
+import pydicom
 from monai.deploy.core import Fragment, Operator, OperatorSpec
 
 from hccrisk.errors import InputError
@@ -75,8 +75,6 @@ class RiskReportWriterOperator(Operator):
                             cutoff=0.5, clinical=clinical, missing=missing)
         tmp = self.output_folder / "sr.dcm.partial"
         write_risk_sr(result, case["clips"], tmp, roi_file=case.get("roi_file"))
-        import pydicom
-
         final = self.output_folder / f"SR_{pydicom.dcmread(tmp, stop_before_pixels=True).SOPInstanceUID}.dcm"
         tmp.replace(final)
         log.info("wrote %s", final.name)
@@ -109,5 +107,3 @@ class HeatmapWriterOperator(Operator):
             log.info("wrote %s", path.name)
         if not case["heatmaps"]:
             log.warning("no heatmap: no secondary capture written")
-        if math.isnan(case["imaging_signature"]):
-            raise InputError("inference", "imaging signature is NaN")

@@ -7,7 +7,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import highdicom as hd
-from pydicom.sr.codedict import codes
 
 PRIVATE_SCHEME = "99HCCRISK"  #: coding scheme designator of hccrisk's own concepts
 
