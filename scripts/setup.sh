@@ -47,4 +47,6 @@ install_venv() {
 
 if [[ ${1:-} != --no-system ]]; then install_system; fi
 install_venv
+# The MONAI Label server needs pydicom<3 / numpy<2: its own environment (.venv-label).
+bash scripts/setup_label.sh
 log "done"

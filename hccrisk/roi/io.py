@@ -129,8 +129,13 @@ def read_seg(path: str | Path, source_files: Sequence[str | Path], reference: si
     out = np.zeros(sitk.GetArrayViewFromImage(reference).shape, dtype=np.uint8)
     numbers = list(seg.segment_numbers)
     uids = [ds.SOPInstanceUID for ds in datasets]
+    # SEGs written by other tools (dcmqi, as MONAI Label uses) keep only the slices holding a segment and
+    # omit the "spatial locations preserved" flag: absent slices are empty, and the source references
+    # (not the flag) place each frame.
     pixels = seg.get_pixels_by_source_instance(source_sop_instance_uids=uids, segment_numbers=numbers,
-                                               combine_segments=True, relabel=False)
+                                               combine_segments=True, relabel=False,
+                                               ignore_spatial_locations=True,
+                                               assert_missing_frames_are_empty=True)
     for ds, frame in zip(datasets, pixels):
         out[_slice_index(reference, ds)] = frame
     image = sitk.GetImageFromArray(out)
