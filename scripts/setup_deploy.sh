@@ -12,9 +12,9 @@ VENV=${HCCRISK_DEPLOY_VENV:-.venv-deploy}
 PY=${PYTHON:-python3}
 log() { printf '[setup-deploy %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
 
-# The stamp covers this script and pyproject.toml: a change to either re-runs the installs.
+# The stamp covers this script, deploy/requirements.txt and pyproject.toml: a change re-runs the installs.
 stamp="$VENV/.hccrisk-deploy-installed"
-want=$(cat "$0" pyproject.toml | sha256sum | cut -c1-16)
+want=$(cat "$0" deploy/requirements.txt pyproject.toml | sha256sum | cut -c1-16)
 if [[ -f $stamp && $(cat "$stamp") == "$want" ]]; then log "deploy venv $VENV up to date"; exit 0; fi
 
 [[ -x $VENV/bin/python ]] || { log "creating $VENV"; "$PY" -m venv "$VENV"; }
@@ -27,8 +27,8 @@ log "installing torch==2.13.0"
 
 # holoscan needs libcudart.so.13 even on CPU; nvidia-cuda-runtime ships it inside the venv so the app
 # does not depend on the host (deploy/run.sh puts its lib folder on LD_LIBRARY_PATH).
-log "installing monai-deploy-app-sdk==4.0.0, nvidia-cuda-runtime==13.0.* and hccrisk"
-"${pip[@]}" torch==2.13.0 "monai-deploy-app-sdk==4.0.0" "nvidia-cuda-runtime==13.0.*" -e ".[test]"
+log "installing deploy/requirements.txt (monai-deploy-app-sdk, nvidia-cuda-runtime) and hccrisk"
+"${pip[@]}" -r deploy/requirements.txt -e ".[test]"
 
 "$VENV/bin/python" - <<'PY'
 import numpy, pydicom, torch, highdicom, hccrisk
