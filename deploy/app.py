@@ -17,7 +17,8 @@ from monai.deploy.core import Application
 
 from hccrisk.log import configure
 from operators import (BundleInferenceOperator, CeusRoiOperator, CeusSeriesSelectorOperator, CeusTimelineOperator,
-                       HeatmapWriterOperator, RiskReportWriterOperator, StudyLoaderOperator)
+                       ClinicalValuesOperator, HeatmapWriterOperator, NomogramOperator, RiskReportWriterOperator,
+                       StudyLoaderOperator)
 from operators.inference import MissingBundleError
 
 REPO = Path(__file__).resolve().parent.parent
@@ -25,7 +26,8 @@ DEFAULT_BUNDLE = REPO / "bundles" / "ceus_mp"
 
 
 class HccRiskApp(Application):
-    """Study -> CEUS series -> 2 fps timeline -> ROI from the box SR -> bundle inference -> SR -> SC."""
+    """Study -> CEUS series -> 2 fps timeline -> ROI from the box SR -> bundle inference -> clinical values
+    -> nomogram -> SR -> SC."""
 
     name = "hccrisk"
     description = "Early recurrence risk of HCC from a CEUS study (research use only)"
@@ -50,14 +52,18 @@ class HccRiskApp(Application):
         timeline = CeusTimelineOperator(self, work_folder=work, name="timeline")
         roi = CeusRoiOperator(self, name="roi")
         inference = BundleInferenceOperator(self, bundle_folder=bundle, name="inference")
-        report = RiskReportWriterOperator(self, input_folder=input_folder, output_folder=output_folder, name="sr")
+        clinical = ClinicalValuesOperator(self, input_folder=input_folder, name="clinical")
+        nomogram = NomogramOperator(self, bundle_folder=bundle, name="nomogram")
+        report = RiskReportWriterOperator(self, output_folder=output_folder, name="sr")
         heatmaps = HeatmapWriterOperator(self, output_folder=output_folder, name="sc")
 
         self.add_flow(study, series, {("study", "study")})
         self.add_flow(series, timeline, {("selection", "selection")})
         self.add_flow(timeline, roi, {("case", "case")})
         self.add_flow(roi, inference, {("case", "case")})
-        self.add_flow(inference, report, {("case", "case")})
+        self.add_flow(inference, clinical, {("case", "case")})
+        self.add_flow(clinical, nomogram, {("case", "case")})
+        self.add_flow(nomogram, report, {("case", "case")})
         self.add_flow(report, heatmaps, {("case", "case")})
 
 

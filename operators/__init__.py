@@ -5,9 +5,11 @@ be tested and reused outside the SDK.
 """
 
 from operators.ceus import CeusRoiOperator, CeusTimelineOperator
+from operators.clinical import ClinicalValuesOperator
 from operators.inference import BundleInferenceOperator
+from operators.nomogram import NomogramOperator
 from operators.results import HeatmapWriterOperator, RiskReportWriterOperator
 from operators.study import CeusSeriesSelectorOperator, StudyLoaderOperator
 
 __all__ = ["StudyLoaderOperator", "CeusSeriesSelectorOperator", "CeusTimelineOperator", "CeusRoiOperator",
-           "BundleInferenceOperator", "RiskReportWriterOperator", "HeatmapWriterOperator"]
+           "BundleInferenceOperator", "ClinicalValuesOperator", "NomogramOperator", "RiskReportWriterOperator", "HeatmapWriterOperator"]

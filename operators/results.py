@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import json
 import logging
 from pathlib import Path
 
@@ -11,57 +9,19 @@ import numpy as np
 import pydicom
 from monai.deploy.core import Fragment, Operator, OperatorSpec
 
-from hccrisk.errors import InputError
-from hccrisk.results import codes as rc
 from hccrisk.results.sc import write_heatmap_sc
 from hccrisk.results.sr import RiskResult, write_risk_sr
 from hccrisk.roi.cine import load_cine
 from hccrisk.roi.sr import clip_path
 
 log = logging.getLogger(__name__)
-KNOWN = set(rc.CLINICAL_NUMERIC) | set(rc.CLINICAL_CATEGORICAL)
-
-
-def read_clinical(input_folder: Path, patient_id: str) -> tuple[dict[str, float | str], tuple[str, ...]]:
-    """The patient's clinical values from ``clinical.json`` ({patient_id: {column: value}}) or
-    ``clinical.csv`` (patient_id + columns, empty = missing) in the input folder: (values, missing)."""
-    row: dict | None = None
-    if (input_folder / "clinical.json").is_file():
-        path = input_folder / "clinical.json"
-        try:
-            row = json.loads(path.read_text()).get(patient_id)
-        except (ValueError, AttributeError) as exc:
-            raise InputError(path, f"not a JSON object keyed by patient ID: {exc}") from None
-    elif (input_folder / "clinical.csv").is_file():
-        with open(input_folder / "clinical.csv", newline="") as f:
-            row = next((r for r in csv.DictReader(f) if r.get("patient_id") == patient_id), None)
-    if row is None:
-        return {}, tuple(sorted(KNOWN))
-    values: dict[str, float | str] = {}
-    missing = []
-    for column, value in row.items():
-        if column not in KNOWN:
-            continue
-        if value is None or str(value).strip() == "":
-            missing.append(column)
-        elif column in rc.CLINICAL_NUMERIC:
-            try:
-                values[column] = float(value)
-            except ValueError:
-                raise InputError(f"clinical value {column}", f"{value!r} is not a number") from None
-        else:
-            values[column] = str(value)
-    return values, tuple(missing)
 
 
 class RiskReportWriterOperator(Operator):
-    """Write the risk SR into ``output_folder`` (one file per study; the name is the stable SOP UID).
+    """Write the risk SR into ``output_folder`` (one file per study; the name is the stable SOP UID)."""
 
-    The nomogram is not wired yet (no fitted nomogram ships with the bundle), so the SR carries the
-    imaging signature and the clinical values, and says the nomogram was not computed."""
-
-    def __init__(self, fragment: Fragment, *args, input_folder: Path, output_folder: Path, **kwargs):
-        self.input_folder, self.output_folder = Path(input_folder), Path(output_folder)
+    def __init__(self, fragment: Fragment, *args, output_folder: Path, **kwargs):
+        self.output_folder = Path(output_folder)
         super().__init__(fragment, *args, **kwargs)
 
     def setup(self, spec: OperatorSpec) -> None:
@@ -70,9 +30,9 @@ class RiskReportWriterOperator(Operator):
 
     def compute(self, op_input, op_output, context) -> None:
         case = op_input.receive("case")
-        clinical, missing = read_clinical(self.input_folder, case["patient_id"])
-        result = RiskResult(case["model_name"], case["model_version"], case["imaging_signature"], risk=None,
-                            cutoff=0.5, clinical=clinical, missing=missing)
+        missing = tuple(sorted(set(case["clinical_missing"]) | set(case["nomogram_missing"])))
+        result = RiskResult(case["model_name"], case["model_version"], case["imaging_signature"],
+                            risk=case["risk"], cutoff=case["cutoff"], clinical=case["clinical"], missing=missing)
         tmp = self.output_folder / "sr.dcm.partial"
         write_risk_sr(result, case["clips"], tmp, roi_file=case.get("roi_file"))
         final = self.output_folder / f"SR_{pydicom.dcmread(tmp, stop_before_pixels=True).SOPInstanceUID}.dcm"

@@ -9,6 +9,8 @@ not the model's accuracy.
 from __future__ import annotations
 
 import csv
+import json
+import math
 import os
 import shutil
 import subprocess
@@ -64,7 +66,8 @@ def study(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory) -> Path:
-    """bundles/ceus_mp's configs with an untrained (seed 0) network as models/model.ts + model.pt."""
+    """bundles/ceus_mp's configs with an untrained (seed 0) network as models/model.ts + model.pt, and a
+    made-up nomogram (the coefficients are arbitrary: only the arithmetic and the plumbing are tested)."""
     folder = tmp_path_factory.mktemp("bundles") / "ceus_mp"
     shutil.copytree(REPO / "bundles" / "ceus_mp" / "configs", folder / "configs")
     (folder / "models").mkdir()
@@ -72,7 +75,18 @@ def bundle(tmp_path_factory) -> Path:
     net = build_ceus_net("ceus_mp")
     torch.save(net.state_dict(), folder / "models" / "model.pt")
     export_torchscript(net, folder / "models" / "model.ts", (4, 3, 8, 64, 64))
+    (folder / "nomogram.json").write_text(json.dumps(NOMOGRAM))
     return folder
+
+
+NOMOGRAM = {"intercept": -0.3, "cutoff": 0.5, "signature": "dl_score",
+            "coefs": {"dl_score": 2.0, "afp": 0.001, "alb": -0.02, "child_pugh": {"A": 0.0, "B": 0.7}}}
+
+
+def expected_risk(signature: float, row: dict) -> float:
+    lp = (NOMOGRAM["intercept"] + 2.0 * signature + 0.001 * float(row["afp"]) - 0.02 * float(row["alb"])
+          + NOMOGRAM["coefs"]["child_pugh"][row["child_pugh"]])
+    return 1.0 / (1.0 + math.exp(-lp))
 
 
 @pytest.fixture(scope="module")
@@ -114,10 +128,12 @@ def test_app_writes_valid_sr_and_sc(app_output, study, bundle, tmp_path):
         errors, _ = dciodvfy(path)
         assert errors == [], path.name
     result = read_risk_sr(srs[0])
-    assert abs(result.imaging_signature - research_path_signature(study, bundle, tmp_path / "work")) <= 1e-6
-    assert result.risk is None  # the nomogram is not wired into the app yet
+    signature = research_path_signature(study, bundle, tmp_path / "work")
+    assert abs(result.imaging_signature - signature) <= 1e-6
     with open(study / "clinical.csv", newline="") as f:
         row = next(csv.DictReader(f))
+    assert abs(result.risk - expected_risk(signature, row)) <= 1e-6 and result.missing == ()
+    assert result.risk_group == ("high" if result.risk >= 0.5 else "low") and result.cutoff == 0.5
     assert result.clinical["afp"] == pytest.approx(float(row["afp"]))
     assert result.clinical["child_pugh"] == row["child_pugh"]
     source_study = pydicom.dcmread(next(study.glob("*")), stop_before_pixels=True).StudyInstanceUID
@@ -131,3 +147,24 @@ def test_rerun_gives_the_same_objects(app_output, study, bundle):
     assert run.returncode == 0, run.stderr[-3000:]
     after = {p.name: pydicom.dcmread(p, stop_before_pixels=True).SOPInstanceUID for p in app_output.iterdir()}
     assert after == before  # same files, same SOP Instance UIDs: a PACS keeps one copy
+
+
+def test_missing_clinical_value(study, bundle, tmp_path):
+    """AFP missing: the SR still has the imaging signature, names AFP as missing, and has no risk."""
+    folder = tmp_path / "study"
+    shutil.copytree(study, folder)
+    with open(study / "clinical.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    rows[0]["afp"] = ""
+    with open(folder / "clinical.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    run = run_app(folder, tmp_path / "out", bundle)
+    assert run.returncode == 0, run.stderr[-3000:]
+    (sr,) = (tmp_path / "out").glob("SR_*.dcm")
+    result = read_risk_sr(sr)
+    assert result.risk is None and result.risk_group is None
+    assert result.missing == ("afp",) and "afp" not in result.clinical
+    assert 0.0 <= result.imaging_signature <= 1.0
+    assert dciodvfy(sr)[0] == []
