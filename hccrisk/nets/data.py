@@ -103,6 +103,9 @@ def fill_gap_boxes(boxes: np.ndarray, where: str | Path) -> np.ndarray:
 
 
 def observer_boxes(cine, roi_dir: Path, margin_mm: float) -> np.ndarray:
+    """An observer's tumour boxes on every sample of ``cine`` (a ``CeusCine``), enlarged by ``margin_mm``:
+    the per-frame ground truth (``ceus_tumour.csv``) when present, else the drawn rectangle
+    (``ceus_box.csv``) tracked over the cine. (T, 4) float contrast-array pixels, NaN where no box."""
     from hccrisk.roi.box import CeusBox, expand_box
     from hccrisk.roi.observers import observer_box, truth_boxes
     from hccrisk.roi.tracking import track_box
@@ -141,7 +144,7 @@ def ceus_augmentation(seed: int = 0, rotate_deg: float = 15.0):
     """liu2025's augmentation as MONAI dictionary transforms on ``image`` (P, T, H, W) float in [0, 1].
 
     One random rotation and flip is applied to every frame and phase of a sample alike (the frames are
-    folded onto channels for the 2D spatial transforms), then a random intensity scale, shift and gamma.
+    folded onto channels for the 2D spatial transforms), then a random intensity scale and shift.
     """
     from monai.transforms import (Compose, RandFlipd, RandRotated, RandScaleIntensityd,
                                   RandShiftIntensityd, ToTensord)
