@@ -11,6 +11,12 @@ import pandas as pd
 from hccrisk.report.html import Report
 
 
+#: Axis titles of nomogram predictors (units as in clinical.csv, docs/architecture.md).
+NOMOGRAM_LABELS = {"rad_score": "Rad score", "tumour_size": "Tumour size (cm)", "log10_afp": "log10 AFP (ng/mL)",
+                   "ast": "AST (U/L)", "alt": "ALT (U/L)", "ggt": "GGT (U/L)", "alb": "ALB (g/L)",
+                   "tbil": "TBIL (umol/L)", "plt": "PLT (10^9/L)", "age": "Age (y)"}
+
+
 def _binary_figures(report: Report, preds: pd.DataFrame, models: list[str], stem: str, what: str) -> None:
     """ROC, calibration and decision curves of ``models`` (columns of ``preds``), training and validation panels."""
     from hccrisk.report import figures
@@ -120,7 +126,9 @@ def write_zhao2024_report(result: Any, out_dir: str | Path, cohort_dir: str | Pa
         report.note(note)
     if result.nomogram is not None:
         report.table("rcr_model", result.rcr_table, caption="RCR model: odds ratios")
-        fig, numbers = figures.nomogram_figure(result.nomogram, labels={"rad_score": "Rad score"})
+        labels = {name: NOMOGRAM_LABELS.get(name, name.replace("_", " ").capitalize())
+                  for name in result.nomogram_predictors}
+        fig, numbers = figures.nomogram_figure(result.nomogram, labels=labels)
         report.figure("nomogram", fig, numbers, caption="Nomogram of the RCR model (probability of early recurrence)")
 
     report.section("Model performance")

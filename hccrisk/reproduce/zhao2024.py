@@ -62,6 +62,7 @@ class Zhao2024Result:
     delong: pd.DataFrame
     predictions: pd.DataFrame
     nomogram: Any
+    nomogram_predictors: tuple[str, ...] = ()
     true_risk_auc: dict[str, float] | None = None
     notes: list[str] = field(default_factory=list)
 
@@ -202,7 +203,8 @@ def analyse(cohort: pd.DataFrame, features: pd.DataFrame, observer2: pd.DataFram
         clinical_selected=tuple(clinical.selected_),
         rcr_table=rcr.odds_ratio_table() if rcr is not None else pd.DataFrame(),
         performance=pd.DataFrame(perf_rows), delong=pd.DataFrame(delong_rows), predictions=preds,
-        nomogram=rcr.to_nomogram() if rcr is not None else None, true_risk_auc=truth, notes=notes)
+        nomogram=rcr.to_nomogram() if rcr is not None else None, nomogram_predictors=tuple(predictors),
+        true_risk_auc=truth, notes=notes)
 
 
 def features_for(cohort_dir: str | Path, out_dir: str | Path, ingest_dir: str | Path | None = None,

@@ -4,6 +4,8 @@ numbers, every learning step on the training cohort only)."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -12,7 +14,7 @@ from typer.testing import CliRunner
 from hccrisk.errors import InputError
 from hccrisk.reproduce import runner
 from hccrisk.reproduce.common import performance_row, resolve_paths
-from hccrisk.reproduce.zhao2024 import analyse, run
+from hccrisk.reproduce.zhao2024 import analyse
 from tests.reproduce.conftest import cohort_table
 
 
@@ -72,15 +74,14 @@ def test_no_signal_every_validation_ci_contains_one_half(repro_cohort):
 
 @pytest.mark.slow
 def test_same_seed_same_report_numbers(repro_cohort, tmp_path):
-    paths = []
+    from hccrisk.reproduce.report import write_zhao2024_report
+
+    table = cohort_table(repro_cohort, 1.0)
     for out in ("a", "b"):
-        report = run(repro_cohort.cohort, repro_cohort.out, ingest_dir=repro_cohort.ingest, seed=3)
-        (tmp_path / out).mkdir()
-        for table in ("performance", "selected_features", "classifiers", "delong"):
-            (tmp_path / out / f"{table}.csv").write_bytes((report.parent / "tables" / f"{table}.csv").read_bytes())
-        paths.append(report.parent / "figures.json")
-        (tmp_path / out / "figures.json").write_bytes(paths[-1].read_bytes())
-    for name in ("performance.csv", "selected_features.csv", "classifiers.csv", "delong.csv", "figures.json"):
+        result = analyse(table, repro_cohort.observer1, repro_cohort.observer2, seed=3)
+        write_zhao2024_report(result, tmp_path / out, repro_cohort.cohort, {}, pd.DataFrame(), 0.0)
+    for name in ("tables/performance.csv", "tables/selected_features.csv", "tables/classifiers.csv",
+                 "tables/delong.csv", "tables/predictions.csv", "figures.json"):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
-    prov = pd.read_json(repro_cohort.out / "provenance.json", typ="series")
-    assert prov["seed"] == 3 and prov["parameter_files"]
+    prov = json.loads((tmp_path / "a" / "provenance.json").read_text())
+    assert prov["seed"] == 3 and any(p.endswith("zhao2024_mri.yaml") for p in prov["parameter_files"])
