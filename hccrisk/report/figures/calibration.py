@@ -39,7 +39,10 @@ def calibration_figure(
     """
     panels = model_panels(models, cohorts, "calibration_figure", probability=True)
     n_models = len(panels[0][1])
-    fig = _style.new_figure(panel_size_in * len(panels), panel_size_in + 0.45 + 0.15 * n_models)
+    # The legend above each square panel has a title, one row per model and three key rows; the axis
+    # labels need their own space below: the height grows with the rows so nothing is clipped.
+    legend_rows = n_models + 3
+    fig = _style.new_figure(panel_size_in * len(panels), panel_size_in + 0.75 + 0.16 * legend_rows)
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
     numbers: dict[str, dict] = {}
     edges = np.linspace(0, 1, _HIST_BINS + 1)
