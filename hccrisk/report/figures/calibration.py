@@ -42,7 +42,7 @@ def calibration_figure(
     # The legend above each square panel has a title, one row per model and three key rows; the axis
     # labels need their own space below: the height grows with the rows so nothing is clipped.
     legend_rows = n_models + 3
-    fig = _style.new_figure(panel_size_in * len(panels), panel_size_in + 0.75 + 0.16 * legend_rows)
+    fig = _style.new_figure(panel_size_in * len(panels), panel_size_in + 0.4 + 0.16 * legend_rows)
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
     numbers: dict[str, dict] = {}
     edges = np.linspace(0, 1, _HIST_BINS + 1)
