@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up everything hccrisk needs on a fresh Debian 12 machine (idempotent; fast when already done):
 #   system packages (DICOM tools, R for the statistics tests, Orthanc for the PACS tests),
-#   the virtual environment .venv with torch==2.13.0 installed FIRST (the CPU wheel), then hccrisk.
+#   the virtual environment .venv with torch==2.13.0 installed FIRST (the CPU wheel), then hccrisk;
+#   .venv-label (MONAI Label server) and .venv-deploy (MONAI Deploy app), see their scripts.
 # Usage: scripts/setup.sh [--no-system]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -49,4 +50,6 @@ if [[ ${1:-} != --no-system ]]; then install_system; fi
 install_venv
 # The MONAI Label server needs pydicom<3 / numpy<2: its own environment (.venv-label).
 bash scripts/setup_label.sh
+# The MONAI Deploy app (holoscan, CUDA runtime for CPU runs): its own environment (.venv-deploy).
+bash scripts/setup_deploy.sh
 log "done"
