@@ -89,6 +89,9 @@ def write_zhao2024_report(result: Any, out_dir: str | Path, cohort_dir: str | Pa
     if len(failures):
         report.note(f"{len(failures)} patients/extractions failed and were left out (tables/failures.csv).")
         report.table("failures", failures, caption="Failures")
+    if n_val < 30:
+        report.note(f"The validation cohort has {n_val} patients: its AUCs move in steps of "
+                    f"1/(events x non-events) and their CIs are wide; judge the models on a larger cohort.")
     report.note("Not reproduced here: the deep-learning arm (ResNet-10/18/34) and the DLRCR model (hccrisk.nets).")
 
     report.section("Baseline characteristics")
