@@ -37,6 +37,12 @@ class NomogramModel(_TableLogit):
         self._fit_selection(X, y, columns, p_enter=np.inf, method="enter")
         if self.selection_.model is None:
             raise EstimatorInputError(type(self).__name__, "the logistic model could not be fitted")
+        dropped = [c for c in columns if c not in self.selection_.selected]
+        if dropped:  # a predictor whose own fit failed (e.g. perfect separation): say which and why
+            uni = self.selection_.univariate.set_index("variable")
+            why = "; ".join(f"{c}: {uni.loc[c, 'note'] if c in uni.index else 'not fitted'}"
+                            for c in dropped)
+            raise EstimatorInputError(type(self).__name__, f"predictor(s) could not enter the model ({why})")
         self.intercept_ = float(self.params_["const"])
         self.nomogram_coefs_: dict[str, Any] = {}
         self.ranges_: dict[str, tuple[float, float]] = {}

@@ -24,6 +24,13 @@ __all__ = ["baseline_table", "fisher_exact_rxc"]
 _MAX_TABLES = 5_000_000  # exact Fisher enumeration limit; beyond it a seeded Monte Carlo p is used
 
 
+def _level_label(level: object) -> str:
+    """A category as a reader expects it: 1 rather than 1.0 (integer codes load as float beside NaN)."""
+    if isinstance(level, float) and level.is_integer():
+        return str(int(level))
+    return str(level)
+
+
 def baseline_table(
     df: pd.DataFrame,
     group: str,
@@ -122,7 +129,7 @@ def _categorical_rows(
     rows = [{"variable": name, "level": "", "p_value": p, "test": test, **missing}]
     n_overall, n_groups = table.sum(), table.sum(axis=0)
     for lev, counts in zip(np.asarray(levels, dtype=object)[keep], table):
-        row = {"variable": name, "level": str(lev), "overall": _count_pct(counts.sum(), n_overall)}
+        row = {"variable": name, "level": _level_label(lev), "overall": _count_pct(counts.sum(), n_overall)}
         row.update({l: _count_pct(c, n) for l, c, n in zip(labels, counts, n_groups)})
         rows.append(row)
     return rows

@@ -79,3 +79,14 @@ def test_nomogram_model_matches_r_glm_and_its_nomogram_reproduces_the_probabilit
     nomogram = m.to_nomogram()
     patient = data.iloc[7][["rad_score", "child_pugh", "tumour_size"]].to_dict()
     assert nomogram.predict(patient) == pytest.approx(m.predict_proba(data.iloc[[7]])[0, 1], rel=1e-9)
+
+
+def test_nomogram_names_a_predictor_that_cannot_be_fitted():
+    from hccrisk.features._validation import EstimatorInputError
+    from hccrisk.models import NomogramModel
+
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"rad_score": [1.0, 2, 3, 4, 5, 6] * 5, "age": rng.normal(60, 5, 30)})
+    y = np.array([0, 0, 0, 1, 1, 1] * 5)  # rad_score separates the outcome perfectly
+    with pytest.raises(EstimatorInputError, match="rad_score: not fitted.*separation"):
+        NomogramModel(predictors=["rad_score", "age"]).fit(df, y)
