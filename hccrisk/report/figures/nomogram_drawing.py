@@ -183,10 +183,20 @@ def _continuous_ticks(lo: float, hi: float, length_units: float, char_units: flo
         if candidate.size and fits(candidate):
             ticks = candidate
             break
-    for end in (lo, hi):
+    for end, inward in ((lo, hi), (hi, lo)):
+        end = _round_toward(end, inward)  # 3 significant digits, kept on the axis: -1.48969 -> -1.48
         if not np.any(np.isclose(ticks, end)) and fits(np.sort(np.r_[ticks, end])):
             ticks = np.sort(np.r_[ticks, end])
     return ticks
+
+
+def _round_toward(v: float, toward: float, digits: int = 3) -> float:
+    """``v`` to ``digits`` significant digits, rounded in the direction of ``toward``."""
+    if v == 0 or not np.isfinite(v):
+        return float(v)
+    scale = 10.0 ** (digits - 1 - int(np.floor(np.log10(abs(v)))))
+    rounded = np.ceil(v * scale) if toward > v else np.floor(v * scale)
+    return float(rounded / scale)
 
 
 def _probability_ticks(nomogram: Nomogram, stretch: float, char_units: float) -> tuple[np.ndarray, np.ndarray]:
