@@ -12,4 +12,4 @@ demo: setup
 	$(VENV)/bin/hccrisk demo --out $(OUT)
 
 test: setup
-	$(VENV)/bin/python -m pytest -q
+	$(VENV)/bin/python -m pytest -q --durations=15
