@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 from monai.deploy.core import Fragment, Operator, OperatorSpec
 
+from operators._case import CaseStepOperator
+
 from hccrisk.errors import InputError
 from hccrisk.preprocess.ceus import ingest_ceus
 from hccrisk.roi.box import stored_to_array
@@ -39,17 +41,12 @@ class CeusTimelineOperator(Operator):
         op_output.emit({**selection, "patient_dir": patient_dir}, "case")
 
 
-class CeusRoiOperator(Operator):
+class CeusRoiOperator(CaseStepOperator):
     """Tumour boxes on every 2 fps sample from the stored box SR: the first box, mapped to its sample,
     tracked over the cine (``track_box``) and margined. Adds ``boxes`` ((T, 4) contrast-array pixels)
     and ``roi_file`` to the case."""
 
-    def setup(self, spec: OperatorSpec) -> None:
-        spec.input("case")
-        spec.output("case")
-
-    def compute(self, op_input, op_output, context) -> None:
-        case = op_input.receive("case")
+    def add(self, case: dict) -> dict:
         cine = load_cine(case["patient_dir"])
         for roi_file in case["roi_files"]:
             try:
@@ -68,5 +65,5 @@ class CeusRoiOperator(Operator):
         anchor = stored_to_array(stored, cine.region_origin)
         track = track_box(cine, anchor, anchor_index=int(hits[0]))
         log.info("ROI from %s, tracked over %d samples", Path(roi_file).name, len(cine.times))
-        op_output.emit({**case, "roi_file": Path(roi_file),
-                        "boxes": track.expanded(MARGIN_MM).astype(float)}, "case")
+        return {"roi_file": Path(roi_file),
+                        "boxes": track.expanded(MARGIN_MM).astype(float)}

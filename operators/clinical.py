@@ -7,7 +7,9 @@ import json
 import logging
 from pathlib import Path
 
-from monai.deploy.core import Fragment, Operator, OperatorSpec
+from monai.deploy.core import Fragment
+
+from operators._case import CaseStepOperator
 
 from hccrisk.errors import InputError
 from hccrisk.results import codes as rc
@@ -48,19 +50,14 @@ def read_clinical(input_folder: Path, patient_id: str) -> tuple[dict[str, float 
     return values, tuple(missing)
 
 
-class ClinicalValuesOperator(Operator):
+class ClinicalValuesOperator(CaseStepOperator):
     """Adds ``clinical`` (values) and ``clinical_missing`` (empty columns) to the case."""
 
     def __init__(self, fragment: Fragment, *args, input_folder: Path, **kwargs):
         self.input_folder = Path(input_folder)
         super().__init__(fragment, *args, **kwargs)
 
-    def setup(self, spec: OperatorSpec) -> None:
-        spec.input("case")
-        spec.output("case")
-
-    def compute(self, op_input, op_output, context) -> None:
-        case = op_input.receive("case")
+    def add(self, case: dict) -> dict:
         clinical, missing = read_clinical(self.input_folder, case["patient_id"])
         log.info("clinical values: %d given, %d missing", len(clinical), len(missing))
-        op_output.emit({**case, "clinical": clinical, "clinical_missing": missing}, "case")
+        return {"clinical": clinical, "clinical_missing": missing}

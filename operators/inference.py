@@ -14,7 +14,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from monai.deploy.core import Fragment, Operator, OperatorSpec
+from monai.deploy.core import Fragment
+
+from operators._case import CaseStepOperator
 
 from hccrisk.errors import HccriskError
 from hccrisk.nets.data import N_FRAMES, N_SPLITS, ceus_case_samples, phase_indices
@@ -34,7 +36,7 @@ def bundle_inputs(bundle: Path) -> tuple[list[str], str]:
     return list(config.get("phases", ["AP", "PP", "LP"])), str(meta["version"])
 
 
-class BundleInferenceOperator(Operator):
+class BundleInferenceOperator(CaseStepOperator):
     """Adds ``model_name``, ``model_version``, ``imaging_signature`` (probability of class 1, the mean
     over the patient's sub-cines) and ``heatmaps`` (list of {image, heatmap, sample}) to the case."""
 
@@ -42,12 +44,7 @@ class BundleInferenceOperator(Operator):
         self.bundle = Path(bundle_folder)
         super().__init__(fragment, *args, **kwargs)
 
-    def setup(self, spec: OperatorSpec) -> None:
-        spec.input("case")
-        spec.output("case")
-
-    def compute(self, op_input, op_output, context) -> None:
-        case = op_input.receive("case")
+    def add(self, case: dict) -> dict:
         model_ts = self.bundle / "models" / "model.ts"
         if not model_ts.is_file():
             raise MissingBundleError(
@@ -62,8 +59,8 @@ class BundleInferenceOperator(Operator):
             signature = float(torch.softmax(model(x), 1)[:, 1].mean())
         log.info("imaging signature %.4f (%s %s)", signature, self.bundle.name, version)
         heatmaps = self._heatmaps(case, x, phases)
-        op_output.emit({**case, "model_name": self.bundle.name, "model_version": version,
-                        "imaging_signature": signature, "heatmaps": heatmaps}, "case")
+        return {"model_name": self.bundle.name, "model_version": version,
+                        "imaging_signature": signature, "heatmaps": heatmaps}
 
     def _heatmaps(self, case: dict, x: torch.Tensor, phases: list[str]) -> list[dict]:
         weights = self.bundle / "models" / "model.pt"

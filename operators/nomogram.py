@@ -14,7 +14,9 @@ import logging
 import math
 from pathlib import Path
 
-from monai.deploy.core import Fragment, Operator, OperatorSpec
+from monai.deploy.core import Fragment
+
+from operators._case import CaseStepOperator
 
 from hccrisk.errors import InputError
 
@@ -46,23 +48,17 @@ def nomogram_risk(spec: dict, signature: float, clinical: dict[str, float | str]
     return 1.0 / (1.0 + math.exp(-lp)), ()
 
 
-class NomogramOperator(Operator):
+class NomogramOperator(CaseStepOperator):
     """Adds ``risk`` (None when not computed), ``cutoff`` and ``nomogram_missing`` to the case."""
 
     def __init__(self, fragment: Fragment, *args, bundle_folder: Path, **kwargs):
         self.path = Path(bundle_folder) / "nomogram.json"
         super().__init__(fragment, *args, **kwargs)
 
-    def setup(self, spec: OperatorSpec) -> None:
-        spec.input("case")
-        spec.output("case")
-
-    def compute(self, op_input, op_output, context) -> None:
-        case = op_input.receive("case")
+    def add(self, case: dict) -> dict:
         if not self.path.is_file():
             log.warning("%s missing: the nomogram is not computed", self.path)
-            op_output.emit({**case, "risk": None, "cutoff": 0.5, "nomogram_missing": ()}, "case")
-            return
+            return {"risk": None, "cutoff": 0.5, "nomogram_missing": ()}
         try:
             spec = json.loads(self.path.read_text())
             cutoff = float(spec["cutoff"])
@@ -70,4 +66,4 @@ class NomogramOperator(Operator):
             raise InputError(self.path, f"not a nomogram description: {exc}") from None
         risk, missing = nomogram_risk(spec, case["imaging_signature"], case["clinical"])
         log.info("nomogram: %s", f"risk {risk:.4f}" if risk is not None else f"not computed, missing {missing}")
-        op_output.emit({**case, "risk": risk, "cutoff": cutoff, "nomogram_missing": missing}, "case")
+        return {"risk": risk, "cutoff": cutoff, "nomogram_missing": missing}

@@ -9,6 +9,8 @@ import numpy as np
 import pydicom
 from monai.deploy.core import Fragment, Operator, OperatorSpec
 
+from operators._case import CaseStepOperator
+
 from hccrisk.results.sc import write_heatmap_sc
 from hccrisk.results.sr import RiskResult, write_risk_sr
 from hccrisk.roi.cine import load_cine
@@ -17,19 +19,14 @@ from hccrisk.roi.sr import clip_path
 log = logging.getLogger(__name__)
 
 
-class RiskReportWriterOperator(Operator):
+class RiskReportWriterOperator(CaseStepOperator):
     """Write the risk SR into ``output_folder`` (one file per study; the name is the stable SOP UID)."""
 
     def __init__(self, fragment: Fragment, *args, output_folder: Path, **kwargs):
         self.output_folder = Path(output_folder)
         super().__init__(fragment, *args, **kwargs)
 
-    def setup(self, spec: OperatorSpec) -> None:
-        spec.input("case")
-        spec.output("case")
-
-    def compute(self, op_input, op_output, context) -> None:
-        case = op_input.receive("case")
+    def add(self, case: dict) -> dict:
         missing = tuple(sorted(set(case["clinical_missing"]) | set(case["nomogram_missing"])))
         result = RiskResult(case["model_name"], case["model_version"], case["imaging_signature"],
                             risk=case["risk"], cutoff=case["cutoff"], clinical=case["clinical"], missing=missing)
@@ -38,7 +35,7 @@ class RiskReportWriterOperator(Operator):
         final = self.output_folder / f"SR_{pydicom.dcmread(tmp, stop_before_pixels=True).SOPInstanceUID}.dcm"
         tmp.replace(final)
         log.info("wrote %s", final.name)
-        op_output.emit({**case, "sr_file": final}, "case")
+        return {"sr_file": final}
 
 
 class HeatmapWriterOperator(Operator):
