@@ -63,6 +63,8 @@ def file_sha256(path: str | Path) -> str:
 
 
 def _format_cell(value: Any, digits: int) -> str:
+    if value is pd.NA or value is None:
+        return ""
     if isinstance(value, float):
         if value != value:  # NaN
             return ""
@@ -126,8 +128,11 @@ class Report:
             self._figure_numbers[name] = to_jsonable(dict(numbers))
         data = base64.b64encode(png.read_bytes()).decode()
         cap = f"<figcaption>{html.escape(caption)}</figcaption>" if caption else ""
-        self._parts.append(f'<figure><img alt="{html.escape(name)}" src="data:image/png;base64,{data}">'
-                           f"{cap}</figure>")
+        # Shown at its physical size (CSS: 96 px per inch), so every figure's text reads at the size it
+        # was designed for instead of being blown up to the page width.
+        width_px = round(fig.get_figwidth() * 96)
+        self._parts.append(f'<figure><img alt="{html.escape(name)}" style="width:{width_px}px" '
+                           f'src="data:image/png;base64,{data}">{cap}</figure>')
         import matplotlib.pyplot as plt
 
         plt.close(fig)

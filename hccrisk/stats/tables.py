@@ -67,8 +67,11 @@ def baseline_table(
             rows.extend(_categorical_rows(v, data[v], [p[v] for p in parts], labels, missing))
         else:
             rows.append(_continuous_row(v, data[v], [p[v] for p in parts], labels, missing, digits))
-    columns = ["variable", "level", "overall", *labels, "p_value", "test", "missing", *[f"missing {l}" for l in labels]]
-    return pd.DataFrame(rows).reindex(columns=columns)
+    missing_columns = ["missing", *[f"missing {l}" for l in labels]]
+    columns = ["variable", "level", "overall", *labels, "p_value", "test", *missing_columns]
+    table = pd.DataFrame(rows).reindex(columns=columns)
+    # Counts stay whole numbers (empty on the rows that have none, e.g. a category's levels).
+    return table.astype({c: "Int64" for c in missing_columns})
 
 
 def _looks_categorical(s: pd.Series) -> bool:
