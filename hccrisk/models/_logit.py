@@ -30,7 +30,22 @@ def _sorted_levels(values: Any) -> list[Any]:
         return sorted(values, key=str)
 
 
-class _TableLogit(ClassifierMixin, BaseEstimator):
+class LogisticPredictions:
+    """``predict_proba`` and ``predict`` of a model whose ``decision_function`` is the log-odds of the
+    event ``classes_[1]`` (shared by the table-based logistic models and ``LinearScore``)."""
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """(n, 2): probabilities of ``classes_[0]`` and of the event ``classes_[1]``."""
+        p = special.expit(self.decision_function(X))
+        return np.column_stack([1 - p, p])
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Class at probability 0.5."""
+        positive = self.decision_function(X) > 0  # first: raises NotFittedError before fit
+        return self.classes_[positive.astype(int)]
+
+
+class _TableLogit(LogisticPredictions, ClassifierMixin, BaseEstimator):
     """Base: a logistic model on named columns of a DataFrame. Subclasses define ``_select``."""
 
     missing: Literal["median", "complete"]
@@ -128,16 +143,6 @@ class _TableLogit(ClassifierMixin, BaseEstimator):
     def _dummies(self) -> dict[str, tuple[str, Any]]:
         """Dummy term name -> (variable, level), as ``hccrisk.stats.regression`` names them."""
         return {f"{v}[{lev}]": (v, lev) for v, levels in self.levels_.items() for lev in levels[1:]}
-
-    def predict_proba(self, X: Any) -> np.ndarray:
-        """(n, 2): probabilities of ``classes_[0]`` and of the event ``classes_[1]``."""
-        p = special.expit(self.decision_function(X))
-        return np.column_stack([1 - p, p])
-
-    def predict(self, X: Any) -> np.ndarray:
-        """Class at probability 0.5."""
-        positive = self.decision_function(X) > 0  # first: raises NotFittedError before fit
-        return self.classes_[positive.astype(int)]
 
     def odds_ratio_table(self) -> pd.DataFrame:
         """Final model: term, coef, se, OR, low, high (Wald 95% CI), z, p_value, joined with VIF."""

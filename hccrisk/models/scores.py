@@ -9,18 +9,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import statsmodels.api as sm
-from scipy import special
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 from sklearn.utils import ClassifierTags
 from sklearn.utils.validation import check_is_fitted
 from statsmodels.tools.sm_exceptions import ConvergenceWarning, PerfectSeparationError, PerfectSeparationWarning
 
 from hccrisk.features._validation import EstimatorInputError, check_X, check_X_binary_y
+from hccrisk.models._logit import LogisticPredictions
 
 __all__ = ["LinearScore"]
 
 
-class LinearScore(ClassifierMixin, TransformerMixin, BaseEstimator):
+class LinearScore(LogisticPredictions, ClassifierMixin, TransformerMixin, BaseEstimator):
     """``score = intercept + sum(coef_j * x_j)``: logistic regression fitted by maximum likelihood
     (statsmodels ``Logit``, Newton; the same coefficients as R ``glm(family=binomial)``).
 
@@ -59,14 +59,6 @@ class LinearScore(ClassifierMixin, TransformerMixin, BaseEstimator):
     def transform(self, X: Any) -> np.ndarray:
         """The score as one column (n, 1), named by ``get_feature_names_out``."""
         return self.decision_function(X)[:, None]
-
-    def predict_proba(self, X: Any) -> np.ndarray:
-        p = special.expit(self.decision_function(X))
-        return np.column_stack([1 - p, p])
-
-    def predict(self, X: Any) -> np.ndarray:
-        positive = self.decision_function(X) > 0  # first: raises NotFittedError before fit
-        return self.classes_[positive.astype(int)]
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         check_is_fitted(self, "coef_")
