@@ -8,7 +8,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 VENV=${HCCRISK_VENV:-.venv}
-PY=${PYTHON:-python3}
 SYSTEM_PACKAGES=(
   dicom3tools dcmtk                      # dciodvfy; storescu/findscu as outside DICOM clients
   orthanc orthanc-dicomweb               # the PACS the deploy and label tests talk to
@@ -16,6 +15,7 @@ SYSTEM_PACKAGES=(
 )
 
 log() { printf '[setup %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
+source scripts/_venv.sh
 
 install_system() {
   local missing=()
@@ -33,17 +33,11 @@ install_system() {
 }
 
 install_venv() {
-  local stamp="$VENV/.hccrisk-installed"
-  local want; want=$(cat pyproject.toml | sha256sum | cut -c1-16)
-  if [[ -f $stamp && $(cat "$stamp") == "$want" ]]; then log "venv $VENV up to date"; return; fi
-  [[ -x $VENV/bin/python ]] || { log "creating $VENV"; "$PY" -m venv "$VENV"; }
-  "$VENV/bin/python" -m pip install -q --upgrade pip
-  # torch first: a bare or newer torch requirement would otherwise pull a multi-GB CUDA build.
-  log "installing torch==2.13.0"
-  "$VENV/bin/python" -m pip install -q torch==2.13.0
+  if venv_up_to_date "$VENV" pyproject.toml; then log "venv $VENV up to date"; return; fi
+  venv_with_torch "$VENV"
   log "installing hccrisk and its dependencies"
   "$VENV/bin/python" -m pip install -q -e ".[test]"
-  echo "$want" > "$stamp"
+  venv_mark_installed "$VENV"
 }
 
 if [[ ${1:-} != --no-system ]]; then install_system; fi

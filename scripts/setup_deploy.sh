@@ -9,21 +9,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 VENV=${HCCRISK_DEPLOY_VENV:-.venv-deploy}
-PY=${PYTHON:-python3}
 log() { printf '[setup-deploy %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
+source scripts/_venv.sh
 
-# The stamp covers this script, deploy/requirements.txt and pyproject.toml: a change re-runs the installs.
-stamp="$VENV/.hccrisk-deploy-installed"
-want=$(cat "$0" deploy/requirements.txt pyproject.toml | sha256sum | cut -c1-16)
-if [[ -f $stamp && $(cat "$stamp") == "$want" ]]; then log "deploy venv $VENV up to date"; exit 0; fi
-
-[[ -x $VENV/bin/python ]] || { log "creating $VENV"; "$PY" -m venv "$VENV"; }
+# The stamp covers this script and what it installs from: a change to any of them re-runs the installs.
+if venv_up_to_date "$VENV" "$0" deploy/requirements.txt pyproject.toml; then log "deploy venv $VENV up to date"; exit 0; fi
+venv_with_torch "$VENV"
 pip=("$VENV/bin/python" -m pip install -q)
-"${pip[@]}" --upgrade pip setuptools wheel
-
-# torch first (the CPU wheel): anything later that wants torch must accept this one.
-log "installing torch==2.13.0"
-"${pip[@]}" torch==2.13.0
 
 # holoscan needs libcudart.so.13 even on CPU; nvidia-cuda-runtime ships it inside the venv so the app
 # does not depend on the host (deploy/run.sh puts its lib folder on LD_LIBRARY_PATH).
@@ -36,5 +28,5 @@ print("numpy", numpy.__version__, "pydicom", pydicom.__version__, "torch", torch
       "highdicom", highdicom.__version__)
 PY
 deploy/run.sh -c "import monai.deploy.core as c, holoscan; print('monai-deploy core OK, holoscan', holoscan.__version__)"
-echo "$want" > "$stamp"
+venv_mark_installed "$VENV"
 log "done"

@@ -7,21 +7,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 VENV=${HCCRISK_LABEL_VENV:-.venv-label}
-PY=${PYTHON:-python3}
 log() { printf '[setup-label %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
+source scripts/_venv.sh
 
-# The stamp covers this script and pyproject.toml: a change to either re-runs the installs.
-stamp="$VENV/.hccrisk-label-installed"
-want=$(cat "$0" pyproject.toml | sha256sum | cut -c1-16)
-if [[ -f $stamp && $(cat "$stamp") == "$want" ]]; then log "label venv $VENV up to date"; exit 0; fi
-
-[[ -x $VENV/bin/python ]] || { log "creating $VENV"; "$PY" -m venv "$VENV"; }
+# The stamp covers this script and what it installs from: a change to any of them re-runs the installs.
+if venv_up_to_date "$VENV" "$0" pyproject.toml; then log "label venv $VENV up to date"; exit 0; fi
+venv_with_torch "$VENV"
 pip=("$VENV/bin/python" -m pip install -q)
-"${pip[@]}" --upgrade pip setuptools wheel
-
-# torch first (the CPU wheel); anything later that wants torch must accept this one.
-log "installing torch==2.13.0"
-"${pip[@]}" torch==2.13.0
 
 constraints="$VENV/constraints.txt"
 cat > "$constraints" <<'EOF'
@@ -48,5 +40,5 @@ log "installing hccrisk (no deps) and its pydicom-2-compatible dependencies"
 "${pip[@]}" --no-deps -e .
 
 "$VENV/bin/python" -c "import monailabel, hccrisk.roi; print('monailabel', monailabel.__version__)"
-echo "$want" > "$stamp"
+venv_mark_installed "$VENV"
 log "done"
