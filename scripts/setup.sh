@@ -12,6 +12,7 @@ SYSTEM_PACKAGES=(
   dicom3tools dcmtk                      # dciodvfy; storescu/findscu as outside DICOM clients
   orthanc orthanc-dicomweb               # the PACS the deploy and label tests talk to
   r-base-core r-cran-proc r-cran-rms r-cran-survival r-cran-cmprsk r-cran-psych r-cran-glmnet
+  chromium                               # headless browser: OHIF test (Playwright drives it), report screenshots
 )
 
 log() { printf '[setup %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
