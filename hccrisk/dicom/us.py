@@ -3,6 +3,10 @@
 Everything here follows the DICOM standard (PS3.3 C.7.6.5 Cine module, C.8.5.5 US Region Calibration
 module); nothing is vendor-specific. Only the frames asked for are decoded (pydicom 3
 ``iter_pixels(indices=...)``), so a 2 fps timeline never pays for the 15-25 fps stored.
+
+Under pydicom 2 (the MONAI Label server's venv, docs/label.md) there is no ``pydicom.pixels``: the
+decodability check asks pydicom 2's pixel data handlers, and decoding reads the whole ``pixel_array``
+once (YBR converted to RGB as pydicom 3 does), then hands out the frames asked for.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ from pydicom.uid import UID
 
 from hccrisk.dicom.scan import _acquired
 from hccrisk.errors import InputError, MissingDataError
+
+_PYDICOM3 = hasattr(pydicom, "pixels")  # pydicom 2 in .venv-label has no pydicom.pixels
 
 _FRAME_TIME = 0x00181063
 _FRAME_TIME_VECTOR = 0x00181065
@@ -159,6 +165,11 @@ def check_decodable(transfer_syntax: str, path: Path | str) -> None:
         raise InputError(path, "no Transfer Syntax UID in the file meta information")
     if not uid.is_compressed:
         return
+    if not _PYDICOM3:
+        if not any(h.supports_transfer_syntax(uid) and h.is_available() for h in _pydicom2_handlers()):
+            raise InputError(path, f"unreadable transfer syntax {uid.name} ({uid}): no installed pydicom 2 "
+                                   "pixel data handler decodes it")
+        return
     try:
         decoder = pydicom.pixels.get_decoder(uid)
     except NotImplementedError:
@@ -170,6 +181,8 @@ def check_decodable(transfer_syntax: str, path: Path | str) -> None:
 
 
 def _available_plugins(transfer_syntax: str) -> tuple[str, ...]:
+    if not _PYDICOM3:
+        return ()
     try:
         return tuple(pydicom.pixels.get_decoder(UID(transfer_syntax)).available_plugins)
     except NotImplementedError:
@@ -241,8 +254,7 @@ def decode_regions(clip: Clip, frames: list[int], regions: list[UltrasoundRegion
     invert = clip.photometric == "MONOCHROME1"
     while True:
         try:
-            for f, pixels in zip(wanted, pydicom.pixels.iter_pixels(clip.path, indices=wanted,
-                                                                    decoding_plugin=plugin)):
+            for f, pixels in zip(wanted, _iter_frames(clip.path, wanted, plugin)):
                 for stack, region in zip(out, regions):
                     gray = to_gray_uint8(region.crop(pixels), clip.bits_stored, invert=invert)
                     for row in targets[f]:
@@ -254,3 +266,31 @@ def decode_regions(clip: Clip, frames: list[int], regions: list[UltrasoundRegion
                 continue
             raise InputError(clip.path, f"pixel data cannot be decoded ({type(exc).__name__}: {exc})") \
                 from None
+
+
+def _pydicom2_handlers() -> list:
+    """pydicom 2's pixel data handler modules (decoders), in its own preference order."""
+    return list(pydicom.config.pixel_data_handlers)
+
+
+def _iter_frames(path: Path, indices: list[int], plugin: str):
+    """The decoded frames ``indices`` (sorted) of a multi-frame file, one (rows, cols[, 3]) array each.
+
+    pydicom 3: ``pydicom.pixels.iter_pixels`` (only those frames decoded). pydicom 2: the whole
+    ``pixel_array`` once, YBR converted to RGB as pydicom 3's default ``as_rgb`` does.
+    """
+    if _PYDICOM3:
+        yield from pydicom.pixels.iter_pixels(path, indices=indices, decoding_plugin=plugin)
+        return
+    from pydicom.pixel_data_handlers.util import convert_color_space
+
+    ds = pydicom.dcmread(path)
+    arr = ds.pixel_array
+    if int(ds.get("NumberOfFrames") or 1) == 1:
+        arr = arr[None]
+    photometric = str(ds.get("PhotometricInterpretation", ""))
+    # pydicom 2's handlers (Pillow, pylibjpeg) leave YBR_FULL(_422) as decoded: convert as pydicom 3 does
+    if photometric in ("YBR_FULL", "YBR_FULL_422"):
+        arr = convert_color_space(arr, photometric, "RGB", per_frame=True)
+    for i in indices:
+        yield arr[i]
