@@ -13,7 +13,7 @@ from typing import Callable
 from hccrisk.errors import InputError
 
 #: Paper key -> module implementing it.
-PAPERS = {"zhao2024": "hccrisk.reproduce.zhao2024"}
+PAPERS = {"zhao2024": "hccrisk.reproduce.zhao2024", "liu2025": "hccrisk.reproduce.liu2025"}
 
 
 def runner(paper: str) -> Callable[..., Path]:
