@@ -121,3 +121,34 @@ def overlay_figure(frames: np.ndarray, cam: np.ndarray, path: str | Path, titles
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
+
+
+def cam_triptych_figure(frames: np.ndarray, cam: np.ndarray, row_titles: Sequence[str], alpha: float = 0.45) -> tuple:
+    """liu2025 figure 6 layout: one row per frame (N, H, W), columns original grey image, pseudo-colour
+    heat map (jet, red = high relevance), heat map over the image. ``cam`` (N, H, W) in [0, 1].
+    Returns (matplotlib figure, numbers: per row the title and the map's peak position (row, col))."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    frames, cam = np.asarray(frames, float), np.asarray(cam, float)
+    if frames.shape != cam.shape or frames.ndim != 3 or len(row_titles) != len(frames):
+        raise InputError("CAM figure", f"need frames and maps of one (N, H, W) shape and N titles, got "
+                         f"{frames.shape}, {cam.shape}, {len(row_titles)} titles")
+    fig, axes = plt.subplots(len(frames), 3, figsize=(5.4, 1.85 * len(frames)), squeeze=False)
+    numbers = []
+    for i, (f, c, title) in enumerate(zip(frames, cam, row_titles)):
+        axes[i, 0].imshow(f, cmap="gray", vmin=0, vmax=1)
+        axes[i, 1].imshow(c, cmap="jet", vmin=0, vmax=1)
+        axes[i, 2].imshow(f, cmap="gray", vmin=0, vmax=1)
+        axes[i, 2].imshow(c, cmap="jet", alpha=alpha, vmin=0, vmax=1)
+        axes[i, 0].set_ylabel(title, fontsize=8)
+        numbers.append({"frame": title, "peak_row_col": [int(v) for v in np.unravel_index(np.argmax(c), c.shape)]})
+    for j, name in enumerate(("CEUS frame", "Grad-CAM", "Overlay")):
+        axes[0, j].set_title(name, fontsize=8)
+    for ax in axes.ravel():
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.tight_layout()
+    return fig, {"rows": numbers}

@@ -159,3 +159,16 @@ def ceus_augmentation(seed: int = 0, rotate_deg: float = 15.0):
         RandShiftIntensityd("image", offsets=0.05, prob=0.5),
         FoldFramesd("image", unfold=True),
     ]).set_random_state(seed)
+
+
+def phase_sample_times(patient_dir: str | Path, name: str, n_frames: int = N_FRAMES,
+                       n_splits: int = N_SPLITS) -> np.ndarray:
+    """Times (s from injection) of the frames ``ceus_case_samples`` puts in each sub-cine for phase
+    ``name``: (n_splits, n_frames) float, row k = sub-cine k (to label CAM figures with their times)."""
+    from hccrisk.roi.cine import load_cine
+
+    cine = load_cine(patient_dir)
+    with np.load(Path(cine.path), allow_pickle=False) as z:
+        phase, times = z["phase"], z["times"]
+    chosen = phase_indices(phase, cine.valid, name, n_frames * n_splits, where=cine.path)
+    return np.stack([times[chosen[k::n_splits]] for k in range(n_splits)]).astype(float)
