@@ -1,16 +1,35 @@
-"""One synthetic MRI cohort per test session for the reproduction science checks, with its ingest and
-radiomics (observer 1 and 2) computed once.
+"""The shared synthetic cohort of the reproduction science checks: generated, ingested (CEUS + MRI) and
+featurised once per test session, for every paper's tests.
 
-Cost: the ingest (~12-14 s CPU per patient: N4, registration) and the radiomics (6-9 extractions per
-patient) dominate: ~45 CPU-minutes for 120 patients. Set ``HCCRISK_REPRO_DIR`` to a folder to keep the
-cohort, ingest and feature cache between sessions (it is reused when present); ``HCCRISK_REPRO_N``
-sets the cohort size (default 120, the paper-sized minimum for a 0.10 AUC tolerance)."""
+Use it as ``repro_cohort`` (session scope). Its fields:
+
+- ``cohort``: the synthetic cohort folder (signal 1, CEUS + MRI, both observers' ROIs)
+- ``ingest``: its ``hccrisk ingest`` output (every patient's ceus.npz and mri/)
+- ``out``: a work folder shared by the papers' feature extraction (masks, radiomics cache: the cache is
+  keyed by the files' content, so two papers asking for the same extraction pay once)
+- ``observer1``, ``observer2``: zhao2024's radiomics (AP, PVP, DP tumour VOIs) of observer 1 (every
+  patient) and observer 2 (its subset), computed on first use only, so a paper that does not use them
+  does not pay for them
+- ``n_patients``, ``seed``, ``size``: how the cohort was generated
+- ``work_dir(name)``: a folder of ``out`` for one paper's own files (created)
+
+``cohort_table(repro, signal)`` gives the same patients' tables at another signal strength (the images,
+hence the features, do not depend on it).
+
+Environment: ``HCCRISK_REPRO_DIR=folder`` keeps the cohort, ingest and features between sessions (reused
+when present, keyed by size and seed); ``HCCRISK_REPRO_N`` sets the cohort size (default 120, the smallest
+size at which the 0.10 AUC tolerance means something: a 36-patient validation cohort).
+
+Cost on this 2-core machine (default size, 120 patients): see docs/reproduce.md and tests/README; the
+generator takes ~1 min, the ingest and zhao2024's radiomics dominate.
+"""
 
 from __future__ import annotations
 
 import json
 import os
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import pandas as pd
@@ -21,32 +40,72 @@ from hccrisk.synth.cohort import generate_cohort
 
 N_PATIENTS = int(os.environ.get("HCCRISK_REPRO_N", "120"))
 SEED = 0
+SIZE = "default"
 
 
 @dataclass(frozen=True)
 class ReproCohort:
-    cohort: Path  # the synthetic cohort folder (signal 1)
-    ingest: Path
+    cohort: Path  # the synthetic cohort folder (signal 1, CEUS + MRI)
+    ingest: Path  # its ingest output
     out: Path  # work folder of the feature extraction (masks, radiomics cache)
-    observer1: pd.DataFrame
-    observer2: pd.DataFrame
+    n_patients: int = N_PATIENTS
+    seed: int = SEED
+    size: str = SIZE
+
+    def work_dir(self, name: str) -> Path:
+        """A folder under ``out`` for one paper's (or test module's) own files, created when absent."""
+        folder = self.out / name
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
+    @cached_property
+    def _zhao2024_features(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        from hccrisk.reproduce.zhao2024 import features_for
+
+        f1, f2, failures = features_for(self.cohort, self.out, self.ingest)
+        assert failures.empty, failures
+        return f1, f2
+
+    @property
+    def observer1(self) -> pd.DataFrame:
+        """zhao2024's features (AP/PVP/DP tumour VOI radiomics) of observer 1, one row per patient."""
+        return self._zhao2024_features[0]
+
+    @property
+    def observer2(self) -> pd.DataFrame:
+        """The same for observer 2's perturbed VOIs (its subset of patients)."""
+        return self._zhao2024_features[1]
+
+
+def build_repro_cohort(root: Path, n_patients: int = N_PATIENTS, seed: int = SEED,
+                       size: str = SIZE) -> ReproCohort:
+    """Generate and ingest the cohort under ``root`` (each step skipped when its output is already there)."""
+    from hccrisk.ingest.pipeline import ingest
+
+    cohort, ingested, out = root / "cohort", root / "ingest", root / "features"
+    meta_path = cohort / "cohort.json"
+    if meta_path.is_file():
+        meta = json.loads(meta_path.read_text())
+        wanted = {"n_patients": n_patients, "seed": seed, "modality": "both", "size": size}
+        if any(meta.get(k) != v for k, v in wanted.items()):
+            raise RuntimeError(f"{cohort} holds another cohort ({ {k: meta.get(k) for k in wanted} }, "
+                               f"wanted {wanted}): empty HCCRISK_REPRO_DIR or point it elsewhere")
+    else:
+        generate_cohort(cohort, n_patients, seed, 1.0, "both", size, None, progress=False)
+    if not (ingested / "manifest.csv").is_file():
+        result = ingest(cohort / "dicom", ingested, progress=False)
+        assert result.n_failed == 0, f"ingest failed for {result.n_failed} patient(s): see {result.problems_path}"
+    return ReproCohort(cohort, ingested, out, n_patients, seed, size)
 
 
 @pytest.fixture(scope="session")
 def repro_cohort(tmp_path_factory) -> ReproCohort:
-    from hccrisk.ingest.pipeline import ingest
-    from hccrisk.reproduce.zhao2024 import features_for
-
-    root = Path(os.environ["HCCRISK_REPRO_DIR"]) if "HCCRISK_REPRO_DIR" in os.environ \
-        else tmp_path_factory.mktemp("repro")
-    cohort, ingested, out = root / "cohort", root / "ingest", root / "features"
-    if not (cohort / "cohort.json").is_file():
-        generate_cohort(cohort, N_PATIENTS, SEED, 1.0, "mri", "default", None, progress=False)
-    if not (ingested / "manifest.csv").is_file():
-        ingest(cohort / "dicom", ingested, progress=False)
-    f1, f2, failures = features_for(cohort, out, ingested)
-    assert failures.empty, failures
-    return ReproCohort(cohort, ingested, out, f1, f2)
+    if "HCCRISK_REPRO_DIR" in os.environ:
+        root = Path(os.environ["HCCRISK_REPRO_DIR"]) / f"n{N_PATIENTS}-seed{SEED}-{SIZE}"
+        root.mkdir(parents=True, exist_ok=True)
+    else:
+        root = tmp_path_factory.mktemp("repro")
+    return build_repro_cohort(root)
 
 
 def cohort_table(repro: ReproCohort, signal: float) -> pd.DataFrame:
