@@ -13,7 +13,8 @@ from typing import Callable
 from hccrisk.errors import InputError
 
 #: Paper key -> module implementing it.
-PAPERS = {"zhao2024": "hccrisk.reproduce.zhao2024", "liu2025": "hccrisk.reproduce.liu2025"}
+PAPERS = {"zhao2024": "hccrisk.reproduce.zhao2024", "liu2025": "hccrisk.reproduce.liu2025",
+          "liu2020": "hccrisk.reproduce.liu2020"}
 
 
 def runner(paper: str) -> Callable[..., Path]:
