@@ -1,6 +1,7 @@
 """The hccrisk MONAI Deploy application: a CEUS study folder in, a risk SR and heatmap SCs out.
 
     python -m deploy -i STUDY_FOLDER -o OUTPUT_FOLDER          (or deploy/run.sh -m deploy ...)
+    python -m deploy serve ...                                 (the PACS service: deploy/service.py)
 
 ``HCCRISK_BUNDLE`` names the model bundle folder (default ``bundles/ceus_mp`` in the repository).
 """
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
@@ -33,10 +35,15 @@ class HccRiskApp(Application):
     description = "Early recurrence risk of HCC from a CEUS study (research use only)"
     version = "0.1.0"
 
+    def __init__(self, *args, bundle: Path | None = None, **kwargs):
+        self.bundle = Path(bundle) if bundle is not None else Path(os.environ.get("HCCRISK_BUNDLE", DEFAULT_BUNDLE))
+        self.work_folder: Path | None = None
+        super().__init__(*args, **kwargs)
+
     def compose(self) -> None:
         context = Application.init_app_context(self.argv)
         input_folder, output_folder = Path(context.input_path), Path(context.output_path)
-        bundle = Path(os.environ.get("HCCRISK_BUNDLE", DEFAULT_BUNDLE))
+        bundle = self.bundle
         if not (bundle / "models" / "model.ts").is_file():  # fail before the study is read, not after
             raise MissingBundleError(
                 f"{bundle / 'models' / 'model.ts'}: the model bundle has no TorchScript model, so inference "
@@ -67,11 +74,29 @@ class HccRiskApp(Application):
         self.add_flow(report, heatmaps, {("case", "case")})
 
 
+def run_study(study_folder: Path, output_folder: Path, bundle: Path | None = None) -> list[Path]:
+    """Run the app once, in this process, on one study folder; returns the result files written.
+
+    The service calls this per study: the SDK graph is composed anew each time, while the networks
+    stay loaded (operators.inference caches them), so a warm process spends its time on the study.
+    Errors of the study (``hccrisk.errors.HccriskError``) propagate to the caller.
+    """
+    output_folder = Path(output_folder)
+    # holoscan's Application drops argv[0]; the SDK's argument parser then drops the program name.
+    app = HccRiskApp([sys.argv[0], "hccrisk-app", "-i", str(study_folder), "-o", str(output_folder)], bundle=bundle)
+    try:
+        app.run()
+    finally:
+        if app.work_folder is not None:
+            shutil.rmtree(app.work_folder, ignore_errors=True)
+    return sorted(output_folder.glob("*.dcm"))
+
+
 def main() -> None:
     configure(verbose=False)
     app = HccRiskApp()
     try:
         app.run()
     finally:
-        if getattr(app, "work_folder", None) is not None:
+        if app.work_folder is not None:
             shutil.rmtree(app.work_folder, ignore_errors=True)

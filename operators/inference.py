@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +28,23 @@ log = logging.getLogger(__name__)
 
 class MissingBundleError(HccriskError):
     """The model bundle (or its TorchScript file) the app needs is not there."""
+
+
+@lru_cache(maxsize=4)
+def _load_torchscript(path: str, mtime_ns: int) -> torch.jit.ScriptModule:
+    """The TorchScript model, kept loaded across studies (a service runs many); a new file reloads."""
+    return torch.jit.load(path, map_location="cpu").eval()
+
+
+@lru_cache(maxsize=4)
+def _load_eager(path: str, mtime_ns: int, n_phases: int) -> torch.nn.Module:
+    """The eager CeusNet with the bundle's weights (for Grad-CAM), kept loaded like the TorchScript one."""
+    from hccrisk.nets.ceus import CeusNet
+
+    net = CeusNet(phases=n_phases)
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    net.load_state_dict(state.get("model", state) if isinstance(state, dict) else state)
+    return net.eval()
 
 
 def bundle_inputs(bundle: Path) -> tuple[list[str], str]:
@@ -54,7 +72,7 @@ class BundleInferenceOperator(CaseStepOperator):
         phases, version = bundle_inputs(self.bundle)
         samples = ceus_case_samples(case["patient_dir"], boxes=case["boxes"], phases=phases)
         x = torch.from_numpy(samples)  # (n_splits, P, n_frames, 64, 64)
-        model = torch.jit.load(str(model_ts), map_location="cpu").eval()
+        model = _load_torchscript(str(model_ts), model_ts.stat().st_mtime_ns)
         with torch.no_grad():
             signature = float(torch.softmax(model(x), 1)[:, 1].mean())
         log.info("imaging signature %.4f (%s %s)", signature, self.bundle.name, version)
@@ -68,11 +86,8 @@ class BundleInferenceOperator(CaseStepOperator):
             log.warning("%s missing: no Grad-CAM heatmaps (TorchScript takes no hooks)", weights)
             return []
         from hccrisk.nets.cam import grad_cam
-        from hccrisk.nets.ceus import CeusNet
 
-        net = CeusNet(phases=len(phases))
-        state = torch.load(weights, map_location="cpu", weights_only=True)
-        net.load_state_dict(state.get("model", state) if isinstance(state, dict) else state)
+        net = _load_eager(str(weights), weights.stat().st_mtime_ns, len(phases))
         cam = grad_cam(net, x[:1])[0]  # (n_frames, 64, 64) on sub-cine 0
         cine = load_cine(case["patient_dir"])
         phase_codes = np.load(Path(cine.path), allow_pickle=False)["phase"]

@@ -31,8 +31,15 @@ class StudyLoaderOperator(Operator):
 
     def compute(self, op_input, op_output, context) -> None:
         found = scan(self.input_folder)
+        broken = []
         for error in found.errors:
-            log.warning("skipped %s", error)
+            if "not a DICOM file" in str(error):  # clinical.csv, a README: not part of the study
+                log.info("skipped %s", error)
+            else:
+                broken.append(error)
+        if broken:  # a truncated or corrupt image: refuse rather than report on part of the study
+            raise InputError(self.input_folder, f"{len(broken)} file(s) of the study cannot be read, so it is "
+                                                f"not analysed; first: {broken[0]}")
         by_patient = found.by_patient()
         if len(by_patient) != 1:
             raise InputError(self.input_folder, f"expected one patient's study, found {len(by_patient)} patients")

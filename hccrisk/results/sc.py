@@ -13,6 +13,7 @@ from matplotlib import colormaps
 
 import hccrisk
 from hccrisk.errors import InputError
+from hccrisk.results import SC_SERIES_PREFIX
 from hccrisk.results.sr import stable_uid
 
 SERIES_NUMBER = 911
@@ -78,7 +79,7 @@ def write_heatmap_sc(image: np.ndarray, heatmap: np.ndarray, source_file: str | 
         study_date=src.get("StudyDate"), study_time=src.get("StudyTime"),
         referring_physician_name=src.get("ReferringPhysicianName"),
         pixel_spacing=pixel_spacing_mm, patient_orientation=("L", "F"),  # replaced below
-        series_description=f"hccrisk heatmap ({model_name} {model_version})")
+        series_description=f"{SC_SERIES_PREFIX} ({model_name} {model_version})")
     sc.SoftwareVersions = hccrisk.__version__
     # dciodvfy wants ImageLaterality on an SC; highdicom's enum has no 'U' (unpaired: the liver).
     sc.ImageLaterality = "U"

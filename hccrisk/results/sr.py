@@ -29,6 +29,7 @@ from pydicom.uid import generate_uid
 
 import hccrisk
 from hccrisk.errors import InputError
+from hccrisk.results import SR_SERIES_PREFIX
 from hccrisk.results import codes as rc
 
 RISK_TRACKING_ID = "hccrisk early recurrence risk"
@@ -177,7 +178,7 @@ def write_risk_sr(result: RiskResult, source_files: Sequence[str | Path], path: 
         series_number=SERIES_NUMBER,
         sop_instance_uid=stable_uid(study, result.model_name, result.model_version, "sr"),
         instance_number=1, manufacturer="hccrisk", is_complete=True,
-        series_description=f"hccrisk risk report ({result.model_name} {result.model_version})")
+        series_description=f"{SR_SERIES_PREFIX} ({result.model_name} {result.model_version})")
     sr.SoftwareVersions = hccrisk.__version__
     scheme = pydicom.Dataset()
     scheme.CodingSchemeDesignator = rc.PRIVATE_SCHEME
