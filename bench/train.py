@@ -47,7 +47,8 @@ def main() -> None:
     device = resolve_device(args.device)
     if args.threads:
         torch.set_num_threads(args.threads)
-    print(f"device {device}; torch threads {torch.get_num_threads()}; load average {os.getloadavg()} "
+    gpu = f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""
+    print(f"torch {torch.__version__}; device {device}{gpu}; torch threads {torch.get_num_threads()}; load average {os.getloadavg()} "
           f"on {os.cpu_count()} CPUs (shared machine)")
     prep_s = None
     if args.ingest and args.cohort:
