@@ -1,92 +1,29 @@
 """The MONAI Deploy app end to end, run as a user runs it (deploy/run.sh -m deploy -i IN -o OUT) in the
-deploy venv, on a synthetic CEUS study with its radiologist box SR and clinical.csv.
-
-No trained bundle exists yet (issue 6), so the end-to-end run uses a bundle made here from an UNTRAINED
-CeusNet (fixed seed): it tests the plumbing (every step, the DICOM objects, the numbers carried through),
-not the model's accuracy.
-"""
+deploy venv, on a synthetic CEUS study with its radiologist box SR and clinical.csv, with a ceus_mp bundle
+trained by `hccrisk train ceus` and a nomogram exported from a fitted NomogramModel (tests/deploy/conftest.py).
+The network is tiny (2 epochs on 8 patients): the tests check that the app computes what the library
+computes, not the model's accuracy."""
 
 from __future__ import annotations
 
 import csv
-import json
-import math
-import os
 import shutil
 import subprocess
 from pathlib import Path
 
-import numpy as np
 import pydicom
 import pytest
-import torch
 
-from hccrisk.nets.ceus import build_ceus_net
-from hccrisk.nets.cohort import export_torchscript
-from hccrisk.nets.data import ceus_case_samples
-from hccrisk.preprocess.ceus import ingest_ceus
 from hccrisk.results.sr import read_risk_sr
-from hccrisk.roi.box import CeusBox, stored_to_array
-from hccrisk.roi.cine import load_cine
-from hccrisk.roi.sr import read_box_sr, write_box_sr
-from hccrisk.roi.tracking import track_box
-from hccrisk.synth.cohort import generate_cohort
+from tests.deploy.conftest import RUN, deploy_env, needs_deploy_venv, research_path_risk, research_path_signature
 from tests.results.conftest import dciodvfy
 
-REPO = Path(__file__).resolve().parents[2]
-RUN = REPO / "deploy" / "run.sh"
-pytestmark = pytest.mark.skipif(not (REPO / ".venv-deploy" / "bin" / "python").exists(),
-                                reason="deploy venv .venv-deploy missing: run scripts/setup_deploy.sh")
+pytestmark = [needs_deploy_venv(), pytest.mark.slow]
 
 
 def run_app(study: Path, out: Path, bundle: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "HCCRISK_BUNDLE": str(bundle)}
-    return subprocess.run([str(RUN), "-m", "deploy", "-i", str(study), "-o", str(out)], env=env,
-                          capture_output=True, text=True, timeout=300)
-
-
-@pytest.fixture(scope="module")
-def study(tmp_path_factory) -> Path:
-    """One synthetic CEUS study folder: the clips, a box SR on an arterial frame, clinical.csv."""
-    root = tmp_path_factory.mktemp("deploy")
-    generate_cohort(root / "cohort", 1, seed=3, modality="ceus", workers=1, progress=False)
-    folder = root / "study"
-    folder.mkdir()
-    files = {}
-    for p in (root / "cohort" / "dicom").rglob("*"):
-        if p.is_file():
-            files[pydicom.dcmread(p, stop_before_pixels=True).SOPInstanceUID] = shutil.copy(p, folder / p.name)
-    with open(root / "cohort" / "rois" / "observer1" / "SYN0001" / "ceus_tumour.csv", newline="") as f:
-        row = min(csv.DictReader(f), key=lambda r: abs(float(r["time_s"]) - 25.0))
-    box = CeusBox(*(int(row[k]) for k in ("x0", "y0", "x1", "y1")), frame=int(row["frame"]))
-    write_box_sr([(box, files[row["sop_instance_uid"]])], folder / "roi_sr.dcm")
-    shutil.copy(root / "cohort" / "clinical.csv", folder / "clinical.csv")
-    return folder
-
-
-@pytest.fixture(scope="module")
-def bundle(tmp_path_factory) -> Path:
-    """bundles/ceus_mp's configs with an untrained (seed 0) network as models/model.ts + model.pt, and a
-    made-up nomogram (the coefficients are arbitrary: only the arithmetic and the plumbing are tested)."""
-    folder = tmp_path_factory.mktemp("bundles") / "ceus_mp"
-    shutil.copytree(REPO / "bundles" / "ceus_mp" / "configs", folder / "configs")
-    (folder / "models").mkdir()
-    torch.manual_seed(0)
-    net = build_ceus_net("ceus_mp")
-    torch.save(net.state_dict(), folder / "models" / "model.pt")
-    export_torchscript(net, folder / "models" / "model.ts", (4, 3, 8, 64, 64))
-    (folder / "nomogram.json").write_text(json.dumps(NOMOGRAM))
-    return folder
-
-
-NOMOGRAM = {"intercept": -0.3, "cutoff": 0.5, "signature": "dl_score",
-            "coefs": {"dl_score": 2.0, "afp": 0.001, "alb": -0.02, "child_pugh": {"A": 0.0, "B": 0.7}}}
-
-
-def expected_risk(signature: float, row: dict) -> float:
-    lp = (NOMOGRAM["intercept"] + 2.0 * signature + 0.001 * float(row["afp"]) - 0.02 * float(row["alb"])
-          + NOMOGRAM["coefs"]["child_pugh"][row["child_pugh"]])
-    return 1.0 / (1.0 + math.exp(-lp))
+    return subprocess.run([str(RUN), "-m", "deploy", "-i", str(study), "-o", str(out)],
+                          env=deploy_env(HCCRISK_BUNDLE=str(bundle)), capture_output=True, text=True, timeout=300)
 
 
 @pytest.fixture(scope="module")
@@ -95,20 +32,6 @@ def app_output(study, bundle, tmp_path_factory) -> Path:
     run = run_app(study, out, bundle)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     return out
-
-
-def research_path_signature(study: Path, bundle: Path, work: Path) -> float:
-    """The same prediction through the library directly (what `hccrisk` computes outside the app)."""
-    clips = sorted(p for p in study.iterdir() if p.name not in ("roi_sr.dcm", "clinical.csv"))
-    ingest_ceus(clips, work)
-    cine = load_cine(work)
-    (stored, sop), = read_box_sr(study / "roi_sr.dcm")
-    anchor_index = int(np.flatnonzero((cine.source_sop == sop) & (cine.source_frame == stored.frame))[0])
-    boxes = track_box(cine, stored_to_array(stored, cine.region_origin), anchor_index=anchor_index).expanded(5.0)
-    x = torch.from_numpy(ceus_case_samples(work, boxes=boxes.astype(float)))
-    model = torch.jit.load(str(bundle / "models" / "model.ts")).eval()
-    with torch.no_grad():
-        return float(torch.softmax(model(x), 1)[:, 1].mean())
 
 
 def test_app_stops_without_model(study, bundle, tmp_path):
@@ -120,7 +43,7 @@ def test_app_stops_without_model(study, bundle, tmp_path):
     assert not list((tmp_path / "out").rglob("*.dcm"))  # the SDK makes the folder; nothing is written into it
 
 
-def test_app_writes_valid_sr_and_sc(app_output, study, bundle, tmp_path):
+def test_app_writes_valid_sr_and_sc(app_output, study, bundle, nomogram_model, tmp_path):
     srs, scs = sorted(app_output.glob("SR_*.dcm")), sorted(app_output.glob("SC_*.dcm"))
     assert len(srs) == 1 and len(scs) == 3  # one report, one heatmap per phase (AP, PP, LP)
     assert sorted(p.name for p in app_output.iterdir()) == sorted(p.name for p in srs + scs)  # nothing else
@@ -130,13 +53,14 @@ def test_app_writes_valid_sr_and_sc(app_output, study, bundle, tmp_path):
     result = read_risk_sr(srs[0])
     signature = research_path_signature(study, bundle, tmp_path / "work")
     assert abs(result.imaging_signature - signature) <= 1e-6
+    risk = research_path_risk(signature, study / "clinical.csv", "SYN0001", nomogram_model)
+    assert abs(result.risk - risk) <= 1e-6 and result.missing == ()
+    assert result.cutoff == 0.4 and result.risk_group == ("high" if result.risk >= 0.4 else "low")
     with open(study / "clinical.csv", newline="") as f:
-        row = next(csv.DictReader(f))
-    assert abs(result.risk - expected_risk(signature, row)) <= 1e-6 and result.missing == ()
-    assert result.risk_group == ("high" if result.risk >= 0.5 else "low") and result.cutoff == 0.5
+        row = next(r for r in csv.DictReader(f) if r["patient_id"] == "SYN0001")
     assert result.clinical["afp"] == pytest.approx(float(row["afp"]))
     assert result.clinical["child_pugh"] == row["child_pugh"]
-    source_study = pydicom.dcmread(next(study.glob("*")), stop_before_pixels=True).StudyInstanceUID
+    source_study = pydicom.dcmread(next(study.glob("*.dcm")), stop_before_pixels=True).StudyInstanceUID
     for path in srs + scs:
         assert pydicom.dcmread(path, stop_before_pixels=True).StudyInstanceUID == source_study
 
@@ -155,7 +79,8 @@ def test_missing_clinical_value(study, bundle, tmp_path):
     shutil.copytree(study, folder)
     with open(study / "clinical.csv", newline="") as f:
         rows = list(csv.DictReader(f))
-    rows[0]["afp"] = ""
+    for row in rows:
+        row["afp"] = ""
     with open(folder / "clinical.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
