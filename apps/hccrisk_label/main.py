@@ -11,16 +11,14 @@ import logging
 import os
 import sys
 
-from monailabel.datastore.dicom import DICOMWebDatastore
-from monailabel.datastore.utils.dicom import dicom_web_download_series
 from monailabel.interfaces.app import MONAILabelApp
 from monailabel.interfaces.tasks.infer_v2 import InferTask
 from monailabel.interfaces.tasks.train import TrainTask
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # `lib` importable however the server loads us
 from lib.configs import whole_liver as liver_cfg  # noqa: E402
+from lib.datastore import ObserverDICOMWebDatastore  # noqa: E402
 from lib.infers import CeusBoxInfer, MriTumourInfer, WholeLiverInfer  # noqa: E402
-from lib.images import write_clips_nifti  # noqa: E402
 from lib.trainers import WholeLiverTrain  # noqa: E402
 
 logger = logging.getLogger(__name__)
@@ -41,29 +39,21 @@ class MyApp(MONAILabelApp):
         return {"ceus_box": CeusBoxInfer(), "mri_tumour": MriTumourInfer(),
                 "whole_liver": WholeLiverInfer(os.path.join(self.model_dir, liver_cfg.MODEL_FILE))}
 
+    def _init_dicomweb_datastore(self):
+        # MONAI Label builds the DICOMweb datastore from its settings (client, auth, cache, filter); keep
+        # all that and give it hccrisk's save/sync rules (per-observer SEG / CEUS box SR, multi-clip US)
+        store = super()._init_dicomweb_datastore()
+        store.__class__ = ObserverDICOMWebDatastore
+        return store
+
     def infer(self, request, datastore=None):
         # On a series' first request the DICOMweb datastore hands the task a temporary NIfTI, away from
         # the cached DICOM folder (<cache>/<uid>/ beside <cache>/<uid>.nii.gz) whose US header ceus_box
         # reads; converting first makes every request see the cached path.
         image = request.get("image")
         if isinstance(image, str) and not os.path.exists(image):
-            store = datastore or self.datastore()
-            if isinstance(store, DICOMWebDatastore):
-                self._convert_multi_clip(store, image)
-            store.get_image_uri(image)
+            (datastore or self.datastore()).get_image_uri(image)
         return super().infer(request, datastore)
-
-    @staticmethod
-    def _convert_multi_clip(store: DICOMWebDatastore, series_uid: str) -> None:
-        """Write the NIfTI of a multi-clip US series ourselves (all clips in acquisition order): MONAI
-        Label's conversion (SimpleITK's series reader) fails on several multi-frame files. Uses the
-        datastore's cache layout and client as in monailabel 0.8.5 (private attributes)."""
-        folder = os.path.join(store._datastore.image_path(), series_uid)
-        if os.path.exists(folder + ".nii.gz"):
-            return
-        if not os.path.isdir(folder) or not os.listdir(folder):
-            dicom_web_download_series(None, series_uid, folder, store._client, store._fetch_by_frame)
-        write_clips_nifti(folder, folder + ".nii.gz")
 
     def init_trainers(self) -> dict[str, TrainTask]:
         return {"whole_liver": WholeLiverTrain(os.path.join(self.model_dir, "whole_liver"),

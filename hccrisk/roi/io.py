@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import csv
 import json
+import math
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -25,6 +27,25 @@ SEGMENT_CODES = {
     "tumour": (codes.SCT.MorphologicallyAbnormalStructure, codes.SCT.Neoplasm),
     "liver": (codes.SCT.Organ, codes.SCT.Liver),
 }
+
+
+#: a saved label's SeriesDescription: "hccrisk <observer>: <what>" (observer1 = the primary reading)
+_OBSERVER_SERIES = re.compile(r"^hccrisk (observer\d+): ")
+OBSERVER_TAG = re.compile(r"^observer\d+$")  #: observer names (MONAI Label label tags of the readings)
+
+
+def observer_series_description(observer: str, what: str) -> str:
+    """The SeriesDescription that marks a saved ROI object (SEG or box SR) as ``observer``'s reading:
+    ``"hccrisk observer2: tumour"``. Observers are ``observer1``, ``observer2``, ..."""
+    if not OBSERVER_TAG.match(observer):
+        raise InputError("observer", f"observer names are observer1, observer2, ...; got {observer!r}")
+    return f"hccrisk {observer}: {what}"[:64]  # LO: at most 64 characters
+
+
+def observer_of(series_description: str) -> str | None:
+    """The observer a saved ROI object's SeriesDescription names, or None (not an hccrisk reading)."""
+    m = _OBSERVER_SERIES.match(str(series_description or ""))
+    return m.group(1) if m else None
 
 
 def write_mask_nifti(mask: sitk.Image, path: str | Path) -> Path:
@@ -193,3 +214,92 @@ def read_track_csv(path: str | Path) -> np.ndarray:
         return np.array([[int(r[k]) for k in ("x0", "y0", "x1", "y1")] for r in rows], dtype=np.int64)
     except (OSError, ValueError) as exc:
         raise InputError(path, f"not a CEUS box track CSV: {exc}") from None
+
+
+# --- hccrisk readings stored in the PACS (label server) -> the observer folders ----------------------
+
+def write_observer_rois(series: Sequence, out_dir: str | Path, mri_phases: Mapping[str, object] | None = None
+                        ) -> list[Path]:
+    """Write the hccrisk readings found among a patient's series (the MONAI Label app's SEGs and CEUS box
+    SRs, told apart by ``observer_of(SeriesDescription)``) into ``out_dir/rois/<observer>/`` in the
+    synthetic cohort's ROI layout, so ``hccrisk.roi.observers`` / ``hccrisk.roi.mri`` read them as they
+    read a cohort's observers:
+
+    - a box SR -> ``ceus_tumour.csv`` (``sop_instance_uid, frame, x0, y0, x1, y1``: the tumour box per
+      stored frame, stored-frame pixels) and ``ceus_roi.csv`` (the saved ROI boxes as stored, with their
+      ``margin_mm``). The tumour box is the ROI box less the recorded margin (``ceil(margin / pixel
+      size)`` pixels a side, as ``hccrisk.roi.box.expand_box`` added it); a side lying on the contrast
+      region's edge was clipped there and is kept.
+    - a SEG on a selected MR phase -> ``mri_<phase>_<segment label>.nii.gz`` (uint8, 1 inside; the
+      series' native geometry, as the cohort's masks).
+
+    Args:
+        series: the patient's ``hccrisk.dicom.scan.Series`` (all modalities; images and readings).
+        mri_phases: phase -> the selected MR Series (``hccrisk.dicom.select.select_mri``).
+    Returns:
+        the files written. Raises InputError naming the object when a reading cannot be read or placed;
+        SEGs of unselected series and non-hccrisk SRs are skipped.
+    """
+    from hccrisk.roi.sr import read_box_sr, read_box_sr_margin
+
+    out_dir = Path(out_dir)
+    phase_of = {s.series_uid: p for p, s in (mri_phases or {}).items()}
+    instances = {i.sop_uid: i for s in series for i in s.instances}
+    written = []
+    for s in series:
+        observer = observer_of(s.description)
+        if observer is None or s.modality not in ("SR", "SEG"):
+            continue
+        for inst in s.instances:
+            folder = out_dir / "rois" / observer
+            folder.mkdir(parents=True, exist_ok=True)
+            if s.modality == "SR":
+                written += _write_ceus_reading(read_box_sr(inst.path), read_box_sr_margin(inst.path), instances,
+                                               folder, inst.path)
+                continue
+            ref = pydicom.dcmread(inst.path, stop_before_pixels=True)
+            source = str(ref.ReferencedSeriesSequence[0].SeriesInstanceUID) if "ReferencedSeriesSequence" in ref \
+                else ""
+            if source not in phase_of:
+                continue
+            files = [i.path for i in mri_phases[phase_of[source]].instances]
+            mask, names = read_seg(inst.path, files)
+            for number, label in names.items():
+                one = sitk.Cast(mask == number, sitk.sitkUInt8)
+                written.append(write_mask_nifti(one, folder / f"mri_{phase_of[source]}_{label.replace(' ', '_')}.nii.gz"))
+    return written
+
+
+def _write_ceus_reading(boxes: list, margin_mm: float | None, instances: Mapping[str, object], folder: Path,
+                        source: str | Path) -> list[Path]:
+    from hccrisk.dicom.us import image_regions, read_clip
+
+    clips = {}
+    roi_rows, tumour_rows = [], []
+    for box, sop in boxes:
+        if sop not in instances:
+            raise InputError(source, f"the SR refers to clip {sop}, which is not among the patient's files")
+        clip = clips.setdefault(sop, read_clip(instances[sop].path))
+        region = next((r for r in image_regions(clip) if r.x0 <= box.x0 and box.x1 <= r.x0 + r.width
+                       and r.y0 <= box.y0 and box.y1 <= r.y0 + r.height), None)
+        if region is None:
+            raise InputError(source, f"box {box} on clip {sop} lies in no ultrasound image region")
+        tumour = box
+        if margin_mm:
+            sy, sx = region.spacing_mm
+            mx, my = math.ceil(margin_mm / sx - 1e-9), math.ceil(margin_mm / sy - 1e-9)
+            x0 = box.x0 if box.x0 == region.x0 else box.x0 + mx  # a side on the region's edge was clipped
+            y0 = box.y0 if box.y0 == region.y0 else box.y0 + my
+            x1 = box.x1 if box.x1 == region.x0 + region.width else box.x1 - mx
+            y1 = box.y1 if box.y1 == region.y0 + region.height else box.y1 - my
+            tumour = CeusBox(x0, y0, max(x1, x0 + 1), max(y1, y0 + 1), box.frame)
+        roi_rows.append([sop, box.frame, box.x0, box.y0, box.x1, box.y1, margin_mm if margin_mm is not None else ""])
+        tumour_rows.append([sop, box.frame, tumour.x0, tumour.y0, tumour.x1, tumour.y1])
+    out = []
+    for name, header, rows in (("ceus_roi.csv", ["margin_mm"], roi_rows), ("ceus_tumour.csv", [], tumour_rows)):
+        with (folder / name).open("w", newline="") as fh:
+            w = csv.writer(fh, lineterminator="\n")
+            w.writerow(["sop_instance_uid", "frame", "x0", "y0", "x1", "y1", *header])
+            w.writerows(rows)
+        out.append(folder / name)
+    return out

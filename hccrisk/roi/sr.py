@@ -10,6 +10,7 @@ corner coordinates directly.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -41,14 +42,19 @@ def clip_path(patient_dir: str | Path, sop_instance_uid: str) -> Path:
 
 def write_box_sr(boxes: Sequence[tuple[CeusBox, str | Path]], path: str | Path, *,
                  margin_mm: float | None = None, observer: str = "hccrisk.roi",
-                 series_number: int = 902) -> Path:
+                 series_number: int = 902, series_description: str = "hccrisk CEUS ROI",
+                 person: str | None = None) -> Path:
     """Write CEUS boxes as one SR; each box is a planar ROI on one frame of its source clip.
 
     Args:
         boxes: (box in STORED-frame pixels with ``frame`` = 0-based frame of that clip, clip file).
             From the ingested cine: ``cine_boxes_for_sr``.
-        margin_mm: recorded in the tracking identifier's text when given.
+        margin_mm: recorded in the tracking identifier's text when given ("..., margin 5 mm"; the
+            boxes then already include it, see ``read_box_sr_margin``).
         observer: the device observer name written in the observation context.
+        series_description: the SR series' description (the label server writes
+            ``hccrisk.roi.io.observer_series_description``, which tells observers apart).
+        person: a person observer (the reader) added to the observation context when given.
     Returns: the path written.
     """
     if not boxes:
@@ -76,7 +82,11 @@ def write_box_sr(boxes: Sequence[tuple[CeusBox, str | Path]], path: str | Path, 
         groups.append(hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations(
             tracking_identifier=hd.sr.TrackingIdentifier(uid=hd.UID(), identifier=label),
             referenced_region=region, finding_type=codes.SCT.Neoplasm))
-    context = hd.sr.ObservationContext(observer_device_context=hd.sr.ObserverContext(
+    person_context = None if person is None else hd.sr.ObserverContext(
+        observer_type=codes.DCM.Person,
+        observer_identifying_attributes=hd.sr.PersonObserverIdentifyingAttributes(name=person))
+    context = hd.sr.ObservationContext(observer_person_context=person_context,
+                                       observer_device_context=hd.sr.ObserverContext(
         observer_type=codes.DCM.Device,
         observer_identifying_attributes=hd.sr.DeviceObserverIdentifyingAttributes(uid=hd.UID(), name=observer)))
     report = hd.sr.MeasurementReport(observation_context=context, procedure_reported=ABDOMINAL_US,
@@ -84,7 +94,7 @@ def write_box_sr(boxes: Sequence[tuple[CeusBox, str | Path]], path: str | Path, 
     sr = hd.sr.Comprehensive3DSR(
         evidence=list(evidence.values()), content=report, series_instance_uid=hd.UID(),
         series_number=series_number, sop_instance_uid=hd.UID(), instance_number=1, manufacturer="hccrisk",
-        series_description="hccrisk CEUS ROI")
+        series_description=series_description)
     sr.SoftwareVersions = hccrisk.__version__
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -112,6 +122,23 @@ def read_box_sr(path: str | Path) -> list[tuple[CeusBox, str]]:
         x1, y1 = np.ceil(xy.max(axis=0)).astype(int)
         out.append((CeusBox(int(x0), int(y0), int(x1), int(y1), frame), str(ref.ReferencedSOPInstanceUID)))
     return out
+
+
+def read_box_sr_margin(path: str | Path) -> float | None:
+    """The margin (mm) the boxes of a ``write_box_sr`` SR include, from its tracking identifiers'
+    text ("..., margin 5 mm"); None when none was recorded."""
+    try:
+        sr = hd.sr.srread(path)
+        groups = sr.content.get_planar_roi_measurement_groups()
+    except Exception as exc:  # highdicom raises several types for a non-SR or non-TID-1500 file
+        raise InputError(path, f"not a TID 1500 measurement report: {exc}") from None
+    found = {m.group(1) for g in groups if (m := _MARGIN.search(str(g.tracking_identifier or "")))}
+    if len(found) > 1:
+        raise InputError(path, f"the boxes record different margins {sorted(found)} mm")
+    return float(found.pop()) if found else None
+
+
+_MARGIN = re.compile(r"margin ([0-9.]+) mm")
 
 
 def cine_boxes_for_sr(cine: CeusCine, boxes: np.ndarray, samples: Sequence[int], patient_dir: str | Path

@@ -17,6 +17,7 @@ import SimpleITK as sitk
 from hccrisk.dicom.scan import scan
 from hccrisk.dicom.select import select_ceus, select_mri
 from hccrisk.pacs import connect
+from hccrisk.roi.io import observer_of
 
 from .conftest import MULTI_CLIP_PATIENT, PATIENT
 
@@ -66,7 +67,8 @@ def test_mri_tumour_infer_from_one_click_matches_the_truth_voi_and_saves_a_seg(l
     assert saved
     pacs = connect(orthanc.dicomweb_url)
     study_uid = pydicom.dcmread(phases["AP"].instances[0].path, stop_before_pixels=True).StudyInstanceUID
-    segs = [s for s in pacs.find_series(study_uid) if s.get("Modality") == "SEG"]
+    segs = [s for s in pacs.find_series(study_uid) if s.get("Modality") == "SEG"
+            and observer_of(s.get("SeriesDescription", "")) == "observer1"]  # the final label is observer1's
     assert len(segs) == 1, segs
     files = pacs.retrieve(study_uid, tmp_path / "fetched", series_uid=segs[0]["SeriesInstanceUID"])
     seg = hd.seg.segread(files[0])

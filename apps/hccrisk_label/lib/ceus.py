@@ -165,3 +165,22 @@ def corrections_from_params(boxes: Sequence[Sequence[float]], n_frames: int, con
             corners = clicks_to_region(corners, contrast, bmode)
         out[f] = box_from_clicks(corners, n_frames, name="corrections")
     return out
+
+
+def boxes_from_mask(mask: np.ndarray, contrast) -> list[tuple[int, CeusBox]]:
+    """A saved CEUS label back to boxes: (frame, bounding box of the label inside the contrast region,
+    stored-frame pixels, x1/y1 exclusive, ``frame`` = that frame) for every frame with label there.
+
+    mask: (T, rows, columns) stored-frame label (> 0 = ROI); contrast: the contrast region
+    (``hccrisk.dicom.us.UltrasoundRegion``) or None for the whole frame.
+    """
+    m = np.asarray(mask) > 0
+    x0, y0 = (0, 0) if contrast is None else (contrast.x0, contrast.y0)
+    if contrast is not None:
+        m = m[:, y0:y0 + contrast.height, x0:x0 + contrast.width]
+    out = []
+    for t in np.flatnonzero(m.reshape(len(m), -1).any(axis=1)):
+        rows, cols = np.flatnonzero(m[t].any(axis=1)), np.flatnonzero(m[t].any(axis=0))
+        out.append((int(t), CeusBox(int(cols[0]) + x0, int(rows[0]) + y0, int(cols[-1]) + 1 + x0,
+                                    int(rows[-1]) + 1 + y0, int(t))))
+    return out

@@ -24,8 +24,8 @@ class CeusBoxInfer(InferTask):
     and ``corrections`` ([[x0, y0, x1, y1, frame], ...] stored-frame pixels: re-run from corrected frames).
     Clicks are on the stored frame (either half of a dual display). Result: a label the cine's size, 1 inside
     the margin-enlarged tracked box on every frame (in both halves of a dual display); the JSON holds the
-    per-frame boxes (x0, y0, x1, y1: contrast-region pixels, un-margined; add region_origin for the stored
-    frame) and the tracking source.
+    per-frame boxes (``boxes``: x0, y0, x1, y1, contrast-region pixels, un-margined; ``roi_boxes``: the same
+    with the margin, as painted; add region_origin for the stored frame) and the tracking source.
     """
 
     def __init__(self, fps: float = 2.0):
@@ -58,6 +58,7 @@ class CeusBoxInfer(InferTask):
         return path, {"margin_mm": margin, "allowed_margins_mm": list(ALLOWED_MARGINS_MM), "anchor_frame": box.frame,
                       "region_origin": [0, 0] if contrast is None else [contrast.x0, contrast.y0],
                       "tracking_source": track.source, "boxes": np.asarray(track.boxes).tolist(),
+                      "roi_boxes": np.asarray(track.expanded(margin)).tolist(),
                       "spacing_mm": [float(v) for v in cine.spacing_mm], "latency_s": latency}
 
     def _cine(self, request: dict[str, Any], image: sitk.Image, frames: np.ndarray):
