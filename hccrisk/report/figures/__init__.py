@@ -10,6 +10,7 @@ from hccrisk.report.figures.forest import forest_figure
 from hccrisk.report.figures.nomogram import Nomogram, Predictor
 from hccrisk.report.figures.nomogram_drawing import nomogram_figure
 from hccrisk.report.figures.roc import roc_figure, roc_points
+from hccrisk.report.figures.shap import linear_shap, shap_summary_figure, shap_waterfall_figure
 from hccrisk.report.figures.survival import km_figure, risk_groups
 
 __all__ = [
