@@ -195,7 +195,7 @@ class StudyService:
 
     # -- one study -------------------------------------------------------------------------------------
     def _model_version(self) -> str:
-        from operators.inference import bundle_inputs
+        from operators.inference_core import bundle_inputs
 
         return bundle_inputs(self.bundle)[1]
 
