@@ -1,0 +1,260 @@
+"""The huang2022 report (``hccrisk.report.html.Report``): tables as in the paper, figures (ROC, calibration,
+decision curves for ER; KM by X-tile group, calibration at 1/3/5 years, prediction-error curves for OS;
+cumulative incidence of ER with death competing; KM of retreatment per class; reader study)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from hccrisk.report.figures import _style
+from hccrisk.report.html import Report
+from hccrisk.reproduce.report import _binary_figures, _performance_wide, _readable_baseline
+
+CLASS_NAMES = {1: "class 1: high ER, low OS risk", 2: "class 2: high ER, high OS risk",
+               3: "class 3: low ER, low OS risk", 4: "class 4: low ER, high OS risk"}
+
+
+@_style.publication_style
+def brier_figure(curves: Mapping[str, Mapping[str, Any]], panel_size_in: float = 3.4) -> tuple[Figure, dict]:
+    """Prediction-error (IPCW Brier) curves, one panel per cohort: {cohort: {"times": (k,), model: (k,)}}."""
+    fig = _style.new_figure(panel_size_in * len(curves), panel_size_in)
+    axes = fig.subplots(1, len(curves), squeeze=False)[0]
+    for ax, (cohort, c) in zip(axes, curves.items()):
+        names = [k for k in c if k != "times"]
+        for i, name in enumerate(names):
+            ref = name == "Kaplan-Meier"
+            ax.plot(c["times"], c[name], color=_style.GREY if ref else _style.color(i),
+                    linestyle=":" if ref else _style.linestyle(i), label=name)
+        ax.set(xlabel="Time (months)", ylabel="Prediction error (Brier score)", ylim=(0, None))
+        ax.set_title(cohort.capitalize(), loc="left")
+        ax.legend(loc="upper left", fontsize=7)
+    return fig, {k: dict(v) for k, v in curves.items()}
+
+
+@_style.publication_style
+def cif_figure(time: np.ndarray, event: np.ndarray, group: np.ndarray, cohorts: np.ndarray, labels: Mapping[Any, str],
+               cause: int = 1, max_time: float = 24.0, panel_size_in: float = 3.4) -> tuple[Figure, dict]:
+    """Cumulative incidence of ``cause`` (death competing) per group with Gray's test, one panel per cohort."""
+    from hccrisk import stats
+
+    levels = list(dict.fromkeys(cohorts))
+    fig = _style.new_figure(panel_size_in * len(levels), panel_size_in)
+    axes = fig.subplots(1, len(levels), squeeze=False)[0]
+    numbers: dict[str, Any] = {}
+    for ax, cohort in zip(axes, levels):
+        m = cohorts == cohort
+        ci = stats.cumulative_incidence(time[m], event[m], cause=cause, group=group[m])
+        numbers[cohort] = {"gray_p": ci.p_value}
+        for i, g in enumerate(sorted(labels)):
+            steps = ci.table[ci.table["group"] == g]
+            x, y = np.r_[0.0, steps["time"].to_numpy()], np.r_[0.0, steps["cif"].to_numpy()]
+            ax.step(x, y, where="post", color=_style.color(i), linestyle=_style.linestyle(i),
+                    label=f"{labels[g]} (n = {int((group[m] == g).sum())})")
+            numbers[cohort][labels[g]] = {"time": x, "cif": y}
+        ax.set(xlim=(0, max_time), ylim=(0, 1), xlabel="Time (months)", ylabel="Cumulative incidence of recurrence")
+        ax.set_title(f"{cohort.capitalize()}: Gray {_style.format_p(ci.p_value)}", loc="left")
+        ax.legend(loc="upper left", fontsize=7)
+    return fig, numbers
+
+
+@_style.publication_style
+def survival_calibration_figure(cal: pd.DataFrame, model: str, panel_size_in: float = 3.0) -> tuple[Figure, dict]:
+    """Predicted vs Kaplan-Meier observed S(t) per risk tertile, one panel per cohort, a colour per time."""
+    sub = cal[cal.model == model]
+    cohorts = list(dict.fromkeys(sub.cohort))
+    fig = _style.new_figure(panel_size_in * max(len(cohorts), 1), panel_size_in + 0.3)
+    axes = fig.subplots(1, max(len(cohorts), 1), squeeze=False)[0]
+    numbers: dict[str, Any] = {}
+    for ax, cohort in zip(axes, cohorts):
+        numbers[cohort] = {}
+        for i, (month, rows) in enumerate(sub[sub.cohort == cohort].groupby("months")):
+            ax.errorbar(rows.predicted, rows.observed, yerr=[rows.observed - rows.lower, rows.upper - rows.observed],
+                        marker="os^"[i % 3], color=_style.color(i), linestyle="-", capsize=2,
+                        label=f"{month / 12:g} y (GND {_style.format_p(rows['GND P'].iloc[0])})")
+            numbers[cohort][f"{month:g}"] = rows[["predicted", "observed", "lower", "upper"]].to_dict("list")
+        ax.plot([0, 1], [0, 1], color=_style.GREY, linestyle=":", linewidth=0.8)
+        ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="Predicted survival", ylabel="Observed survival (KM)")
+        ax.set_aspect("equal")
+        ax.set_title(cohort.capitalize(), loc="left")
+        ax.legend(loc="upper left", fontsize=7)
+    return fig, numbers
+
+
+def _ci(df: pd.DataFrame, est: str, low: str, high: str, label: str, digits: int = 3) -> pd.DataFrame:
+    out = df.copy()
+    out[label] = [f"{a:.{digits}f} ({b:.{digits}f}-{c:.{digits}f})" if np.isfinite(b) else f"{a:.{digits}f}"
+                  for a, b, c in zip(out[est], out[low], out[high])]
+    return out.drop(columns=[est, low, high])
+
+
+def _er_section(report: Report, result: Any) -> None:
+    preds = result.predictions
+    report.section("Early recurrence (ER within 1 year): DLR, clinical and clinical + DLR models")
+    report.table("er_selection_counts", result.selection_counts, caption="DLR features left after each step (training)")
+    report.table("er_dlr_features", result.er_coefficients, digits=4,
+                 caption="DLR score: features kept by the L1-logistic model (coefficients on z-scored features)")
+    if len(result.er_icc):
+        report.table("er_icc", result.er_icc, caption="Inter-observer ICC(2,1) of the selected features "
+                     "(observer 1 vs observer 2, reproducibility subset)")
+    report.table("er_clinical_univariate", result.clinical_univariate, caption="Clinical ER model: univariate logistic")
+    report.table("er_clinical_multivariable", result.clinical_multivariable,
+                 caption="Clinical ER model: multivariable (stepwise, P < 0.05)")
+    report.table("er_performance", _performance_wide(result.er_performance),
+                 caption="ER models: AUC (DeLong 95% CI); sensitivity, specificity, accuracy at the training Youden "
+                 "cut-off applied unchanged to validation")
+    report.table("er_delong", result.er_delong, caption="Paired DeLong tests")
+    models = [m for m in ("DLR", "Clinical", "Clinical + DLR") if m in preds]
+    _binary_figures(report, preds, models, "er", "the ER models")
+    t = result.truth
+    if t:
+        report.paragraph(f"Best achievable (synthetic truth p_er_1y): AUC training {t['er_auc_training']:.3f}, "
+                         f"validation {t['er_auc_validation']:.3f} ({t['er_auc_validation_low']:.3f}-"
+                         f"{t['er_auc_validation_high']:.3f}).")
+
+
+def _os_section(report: Report, result: Any) -> None:
+    from hccrisk.report import figures
+
+    os_models, preds = result.os, result.predictions
+    report.section("Overall survival: DLR score (univariate Cox C > 0.58 -> L1-Cox) and Cox models")
+    kept = int(os_models.univariate_c.kept.sum())
+    report.paragraph(f"{len(os_models.univariate_c)} DLR features; {kept} with a univariate Cox C-index > 0.58 "
+                     f"in training (tables/os_univariate_c.csv); L1-Cox kept {len(os_models.dlr_coefficients)}.")
+    os_models.univariate_c.to_csv(report.out_dir / "tables" / "os_univariate_c.csv", index=False)
+    os_models.lambda_cv.to_csv(report.out_dir / "tables" / "os_lambda_cv.csv", index=False)
+    report.table("os_dlr_features", os_models.dlr_coefficients, digits=4,
+                 caption="OS DLR score: L1-Cox coefficients (z-scored features); lambda by 5-fold CV (tables/os_lambda_cv.csv)")
+    report.table("os_univariate", os_models.clinical_univariate, caption="Table 3a. Univariate Cox regression (training)")
+    report.table("os_multivariable", os_models.multivariable,
+                 caption="Table 3b. Multivariable Cox regression, clinical + DLR model (stepwise, P < 0.05)")
+    report.table("c_index", _ci(result.c_index, "C-index", "low", "high", "C-index (95% CI)"),
+                 caption="Harrell's C-index of the OS models (95% CI, infinitesimal jackknife)")
+    report.table("c_index_comparison", result.c_compare, caption="Paired comparison of C-indices")
+    report.table("xtile_groups", result.group_hazards, caption="X-tile risk groups (cut-off from training, "
+                 f"applied unchanged): HR high vs low. Cut-offs: "
+                 + ", ".join(f"{k} {v:.3f}" for k, v in result.xtile_cutoffs.items()))
+    cohorts = preds["cohort"].to_numpy()
+    for m in result.xtile_cutoffs:
+        for cohort in ("training", "validation"):
+            sel = cohorts == cohort
+            fig, numbers = figures.km_figure(preds.loc[sel, "os_time"], preds.loc[sel, "os_event"],
+                                             preds.loc[sel, f"OS group {m}"], labels={0: "Low risk", 1: "High risk"},
+                                             group_order=[0, 1], ylabel="Overall survival",
+                                             title=f"{m} model, {cohort}", width_in=3.6)
+            report.figure(f"km_{m.replace(' + ', '_').lower()}_{cohort}", fig, numbers,
+                          caption=f"Overall survival by the {m} model's X-tile group ({cohort}).")
+    if len(result.calibration):
+        report.table("os_calibration", result.calibration, caption="Calibration at 1, 3, 5 years: mean predicted vs "
+                     "Kaplan-Meier S(t) per tertile of predicted risk; Greenwood-Nam-D'Agostino test")
+        for m in dict.fromkeys(result.calibration.model):
+            fig, numbers = survival_calibration_figure(result.calibration, m)
+            report.figure(f"os_calibration_{m.replace(' + ', '_').lower()}", fig, numbers,
+                          caption=f"Calibration of the {m} model at 1, 3 and 5 years (tertiles, 95% CI).")
+    report.table("os_brier", result.brier, caption="Integrated Brier scores (IPCW, censoring KM of training)")
+    fig, numbers = brier_figure(result.brier_curves)
+    report.figure("os_brier", fig, numbers, caption="Prediction-error curves of the OS models against Kaplan-Meier.")
+    report.table("os_nri", result.nri, caption="Survival NRI (category-free) of clinical + DLR over clinical, "
+                 "3-year OS risk (bootstrap 95% CI)")
+    t = result.truth
+    if t:
+        report.paragraph(f"Reference (synthetic truth): C-index of the true recurrence linear predictor "
+                         f"(lp_recurrence) for OS: training {t['os_c_lp_recurrence_training']:.3f}, validation "
+                         f"{t['os_c_lp_recurrence_validation']:.3f} (also in the C-index table).")
+
+
+def _competing_and_classes(report: Report, result: Any) -> None:
+    from hccrisk.report import figures
+
+    preds = result.predictions
+    report.section("Early recurrence with death as competing event (Fine-Gray)",
+                   "Recurrence within 12 months (follow-up censored at 12 months), death without recurrence competing. "
+                   "Univariate Fine-Gray per candidate in training; P < 0.05 (and the DLR ER score) enter the "
+                   "multivariable model, refitted unchanged in validation. HR = subdistribution hazard ratio.")
+    report.table("fine_gray_univariate", result.fine_gray_univariate, caption="Univariate Fine-Gray (training)")
+    report.table("fine_gray_multivariable", result.fine_gray_multivariable, caption="Multivariable Fine-Gray")
+    ev = np.where(preds["event_time"] > 24.0, 0, preds["event_type"]).astype(int)
+    fig, numbers = cif_figure(np.minimum(preds["event_time"].to_numpy(float), 24.0), ev, preds["er_high"].to_numpy(),
+                              preds["cohort"].to_numpy(), {0: "DLR low ER risk", 1: "DLR high ER risk"})
+    report.figure("cif_er", fig, numbers, caption="Cumulative incidence of recurrence by the DLR ER group (training "
+                  "Youden cut-off), death without recurrence competing; Gray's test.")
+
+    report.section("Four classes and retreatment after recurrence",
+                   "Classes from the predicted ER (DLR, training Youden cut-off) and the OS risk (DLR, X-tile): per class, "
+                   "among patients with a recurrence, the Cox HR of retreatment for OS (all patients).")
+    report.table("classes", result.classes, caption="Per class: patients, recurrences, retreated, HR (95% CI) of retreatment")
+    recurred = preds[preds["event_type"] == 1]
+    for k in (1, 2, 3, 4):
+        sub = recurred[recurred["class"] == k]
+        if sub["retreatment"].nunique() < 2:
+            continue
+        fig, numbers = figures.km_figure(sub["os_time"], sub["os_event"], sub["retreatment"].astype(int),
+                                         labels={0: "No retreatment", 1: "Retreatment"}, group_order=[0, 1],
+                                         ylabel="Overall survival", title=CLASS_NAMES[k].capitalize(), width_in=3.6)
+        report.figure(f"km_class{k}", fig, numbers, caption=f"{CLASS_NAMES[k].capitalize()}: OS by retreatment.")
+
+
+def _readers_section(report: Report, study: Any, simulated: bool) -> None:
+    report.section("Reader study" + (" (simulated readers)" if simulated else ""))
+    if simulated:
+        report.note("The readers are simulated (hccrisk.reproduce.readers.simulate_reader_calls, seeded): their calls "
+                    "with the model follow the DLR ER model's predictions. Real readers' calls go through "
+                    "`hccrisk readers analyse CALLS.csv --cohort C --out D`.")
+    per = study.per_reader
+    if len(per):
+        per = _ci(_ci(_ci(per, "without", "without low", "without high", "without model"), "with", "with low",
+                      "with high", "with model"), "change", "change low", "change high", "change (95% CI)")
+        report.table("readers", per, caption="Each reader's sensitivity, specificity and accuracy without and with the "
+                     "model (Clopper-Pearson CIs), paired change (Wald CI) and McNemar P")
+    if len(study.kappa):
+        report.table("readers_kappa", study.kappa, caption="Agreement between readers: Cohen's kappa per pair, "
+                     "Fleiss' kappa over all readers")
+
+
+def write_huang2022_report(result: Any, out_dir: str | Path, cohort_dir: str | Path, meta: Mapping[str, Any],
+                           failures: pd.DataFrame, seconds: float) -> Path:
+    """Write ``out_dir/report.html`` (+ tables/, figures/, figures.json, provenance.json)."""
+    from hccrisk.radiomics.parameters import resolve_params
+    from hccrisk.reproduce.huang2022 import ER, SPLIT_RATIO
+    from hccrisk.reproduce.huang2022_frames import PARAMS
+
+    report = Report("huang2022 reproduction: DLR of grayscale and peak CEUS frames for early recurrence and survival",
+                    Path(out_dir), seed=result.seed, parameter_files=[resolve_params(PARAMS)])
+    preds = result.predictions
+    n_tr, n_va = int((preds.cohort == "training").sum()), int((preds.cohort == "validation").sum())
+    report.record("cohort", {"path": str(cohort_dir), **{k: meta.get(k) for k in ("n_patients", "seed", "signal", "modality")}})
+    report.record("split", {"ratio": list(SPLIT_RATIO), "seed": result.seed, "training": n_tr, "validation": n_va,
+                            "training_ids": list(preds.index[preds.cohort == "training"]),
+                            "validation_ids": list(preds.index[preds.cohort == "validation"])})
+    report.record("wall_seconds", round(seconds, 1))
+    report.record("truth", result.truth)
+    report.section("Study", (
+        f"Huang et al. 2022 (World J Gastrointest Oncol 14:2380). Endpoints: early recurrence within 1 year ({ER}; "
+        f"patients censored before 1 year without recurrence excluded) and overall survival. {n_tr + n_va} patients, "
+        f"split {SPLIT_RATIO[0]}:{SPLIT_RATIO[1]} (stratified by {ER}, seed {result.seed}): {n_tr} training, {n_va} "
+        f"validation. Images: the grayscale frame and the CEUS frame of peak lesion enhancement (time-intensity curve "
+        f"0-360 s); 2D radiomics ({PARAMS}) in the lesion ellipse of each frame and 128 deep features of a small CNN "
+        f"trained on the training cohort's box crops. Everything that learns is fitted on the training cohort only."))
+    if meta:
+        report.paragraph(f"Synthetic cohort: seed {meta.get('seed')}, planted signal {meta.get('signal')}, "
+                         f"{meta.get('n_patients')} patients.")
+    if len(failures):
+        report.note(f"{len(failures)} frames/extractions failed and were left out (tables/failures.csv).")
+        report.table("failures", failures, caption="Failures")
+    if n_va < 40:
+        report.note(f"The validation cohort has {n_va} patients: its AUCs and C-indices have wide CIs.")
+    for note in result.notes:
+        report.note(note)
+    report.section("Baseline characteristics")
+    report.table("baseline", _readable_baseline(result.baseline), caption="Table 1. Training vs validation cohort")
+    _er_section(report, result)
+    _os_section(report, result)
+    _competing_and_classes(report, result)
+    _readers_section(report, result.readers, simulated=True)
+    preds.to_csv(report.out_dir / "tables" / "predictions.csv")
+    report.paragraph("Per-patient scores, probabilities, groups and classes: tables/predictions.csv.")
+    return report.write()

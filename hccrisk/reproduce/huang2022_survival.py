@@ -1,0 +1,370 @@
+"""huang2022's survival side, fitted on the training cohort only and applied unchanged to validation:
+
+- OS: DLR features (z-scored) -> univariate Cox, keep C-index > 0.58 -> L1-penalised Cox (lambda by 5-fold
+  CV of the pooled out-of-fold C-index) -> DLR score; clinical Cox model (univariate P < 0.05 ->
+  multivariable stepwise) and clinical + DLR; X-tile risk groups; C-index; calibration at 1, 3, 5 years;
+  prediction-error (Brier) curves; survival NRI at 3 years.
+- Early recurrence with death as competing event: Fine-Gray regression (univariate, then multivariable).
+- Four classes from the dichotomised predicted ER and OS; per class the HR of retreatment after recurrence.
+
+Times are months (outcomes.csv).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+from hccrisk.errors import HccriskError
+from hccrisk.log import get_logger
+
+log = get_logger(__name__)
+
+OS = ("os_time", "os_event")
+C_THRESHOLD = 0.58
+CALIBRATION_MONTHS = (12.0, 36.0, 60.0)
+NRI_MONTHS = 36.0
+ER_MONTHS = 12.0
+N_ALPHAS = 40
+#: Clinical candidates as numbers (dummy / ordinal codes made by ``clinical_design``).
+CLINICAL_NUMERIC = ("age", "log10_afp", "alb", "ast", "alt", "ggt", "tbil", "pt", "plt", "wbc", "tumour_size")
+CLINICAL_CODED = ("sex_male", "hbv", "cirrhosis", "child_pugh_b", "multiple_tumours", "treatment_sr", "bclc_stage")
+
+
+def clinical_design(data: pd.DataFrame, train: Sequence[str]) -> pd.DataFrame:
+    """Numeric clinical candidates per patient: continuous values as they are (AFP as log10), categories
+    coded 0/1 (sex_male, child_pugh_b, multiple_tumours = more than one nodule, treatment_sr) or ordinal
+    (bclc_stage 0/A/B = 0/1/2); missing values filled with the training cohort's median."""
+    out = pd.DataFrame(index=data.index)
+    for c in CLINICAL_NUMERIC:
+        if c in data:
+            out[c] = pd.to_numeric(data[c], errors="coerce")
+    coded = {"sex_male": ("sex", lambda s: (s == "M").astype(float)),
+             "hbv": ("hbv", lambda s: pd.to_numeric(s, errors="coerce")),
+             "cirrhosis": ("cirrhosis", lambda s: pd.to_numeric(s, errors="coerce")),
+             "child_pugh_b": ("child_pugh", lambda s: (s == "B").astype(float)),
+             "multiple_tumours": ("tumour_number", lambda s: (pd.to_numeric(s, errors="coerce") > 1).astype(float)),
+             "treatment_sr": ("treatment", lambda s: (s == "SR").astype(float)),
+             "bclc_stage": ("bclc", lambda s: s.astype(str).map({"0": 0.0, "A": 1.0, "B": 2.0}))}
+    for name, (col, fn) in coded.items():
+        if col in data:
+            values = fn(data[col]).astype(float)
+            out[name] = values.where(data[col].notna())
+    out = out.fillna(out.loc[list(train)].median())
+    return out.loc[:, out.loc[list(train)].std() > 0]  # a constant candidate has no effect to estimate
+
+
+def _cox_df(data: pd.DataFrame, x: pd.DataFrame) -> pd.DataFrame:
+    return pd.concat([data[list(OS)].astype(float), x], axis=1)
+
+
+def univariate_c(x: pd.DataFrame, time: np.ndarray, event: np.ndarray) -> pd.Series:
+    """Each feature's univariate Cox C-index: Harrell's C of the feature in the direction of its Cox
+    coefficient, i.e. max(C(x), 1 - C(x)) (the coefficient only sets the direction)."""
+    from hccrisk import stats
+
+    out = {}
+    for col in x.columns:
+        c = stats.harrell_c(time, event, x[col].to_numpy()).c
+        out[col] = max(c, 1.0 - c)
+    return pd.Series(out, name="c_index")
+
+
+def l1_cox_cv(x: pd.DataFrame, time: np.ndarray, event: np.ndarray, seed: int, folds: int = 5) -> tuple[float, pd.DataFrame]:
+    """Lambda of the L1-Cox model by ``folds``-fold CV: scikit-survival's coordinate descent (glmnet's
+    objective) along one lambda path from the training data; each lambda is scored by Harrell's C of the
+    out-of-fold linear predictors pooled over the folds (one C per lambda). Returns (lambda with the
+    highest CV C among those selecting >= 1 feature, table lambda / n_nonzero / cv_c)."""
+    from sklearn.model_selection import StratifiedKFold
+    from sksurv.linear_model import CoxnetSurvivalAnalysis
+
+    from hccrisk import stats
+
+    y = np.array(list(zip(event.astype(bool), time)), dtype=[("event", bool), ("time", float)])
+    xs = x.to_numpy(float)
+    full = CoxnetSurvivalAnalysis(l1_ratio=1.0, n_alphas=N_ALPHAS, alpha_min_ratio=0.05, normalize=False,
+                                  max_iter=100_000).fit(xs, y)
+    alphas = full.alphas_
+    lp = np.zeros((len(xs), len(alphas)))
+    for tr, te in StratifiedKFold(folds, shuffle=True, random_state=seed).split(xs, event):
+        net = CoxnetSurvivalAnalysis(l1_ratio=1.0, alphas=alphas, normalize=False, max_iter=100_000).fit(xs[tr], y[tr])
+        lp[te] = xs[te] @ net.coef_
+    nonzero = (full.coef_ != 0).sum(0)
+    cv_c = np.array([stats.harrell_c(time, event, lp[:, k]).c if np.ptp(lp[:, k]) > 0 else 0.5
+                     for k in range(len(alphas))])
+    table = pd.DataFrame({"lambda": alphas, "n_nonzero": nonzero, "cv_c": cv_c})
+    usable = table[table.n_nonzero > 0]
+    best = usable.loc[usable.cv_c.idxmax()] if len(usable) else table.iloc[-1]
+    return float(best["lambda"]), table
+
+
+@dataclass
+class SurvivalModels:
+    """The OS models and every table derived from them (see the module docstring)."""
+
+    univariate_c: pd.DataFrame
+    lambda_cv: pd.DataFrame
+    dlr_coefficients: pd.DataFrame
+    clinical_univariate: pd.DataFrame
+    multivariable: pd.DataFrame
+    clinical_selected: list[str]
+    scores: pd.DataFrame  #: per patient: dlr_os (DLR score), lp of DLR / clinical / clinical+DLR models
+    survival: dict[str, pd.DataFrame]  #: model -> (patients x CALIBRATION_MONTHS) predicted S(t)
+    models: dict[str, Any]  #: name -> CoxFit, None for a model without covariates (clinical, nothing selected)
+    notes: list[str] = field(default_factory=list)
+
+
+def fit_os_models(data: pd.DataFrame, features: pd.DataFrame, clinical: pd.DataFrame, train: list[str],
+                  seed: int) -> SurvivalModels:
+    """The OS pipeline on ``features`` (patients x DLR features, already z-scored with training stats)."""
+    from hccrisk import stats
+
+    notes: list[str] = []
+    t_tr, e_tr = data.loc[train, OS[0]].to_numpy(float), data.loc[train, OS[1]].to_numpy(int)
+    uni = univariate_c(features.loc[train], t_tr, e_tr).sort_values(ascending=False)
+    kept = list(uni.index[uni > C_THRESHOLD])
+    if len(kept) < 2:
+        kept = list(uni.index[:2])
+        notes.append(f"Fewer than 2 features had a univariate C-index > {C_THRESHOLD}: the 2 best were kept.")
+    lam, cv = l1_cox_cv(features.loc[train, kept], t_tr, e_tr, seed)
+    df_tr = _cox_df(data.loc[train], features.loc[train, kept])
+    l1 = stats.cox_fit(df_tr, *OS, kept, penalizer=lam, l1_ratio=1.0, ties="breslow")
+    coefs = l1.table.loc[l1.table["coef"] != 0, ["coef", "hr"]].reset_index()
+    if coefs.empty:  # the CV's lambda may still zero everything when the path is coarse: take the path's end
+        lam = float(cv["lambda"].iloc[-1])
+        l1 = stats.cox_fit(df_tr, *OS, kept, penalizer=lam, l1_ratio=1.0, ties="breslow")
+        coefs = l1.table.loc[l1.table["coef"] != 0, ["coef", "hr"]].reset_index()
+        notes.append("The CV-chosen lambda selected no feature; the smallest lambda of the path was used.")
+    dlr = pd.Series(features[kept].to_numpy(float) @ l1.table.loc[kept, "coef"].to_numpy(), index=features.index,
+                    name="dlr_os")
+    table = pd.concat([data[list(OS)].astype(float), clinical, dlr], axis=1)
+    candidates = list(clinical.columns) + ["dlr_os"]
+    try:
+        selection = stats.univariate_then_multivariable_cox(table.loc[train], *OS, candidates, p_enter=0.05,
+                                                             p_keep=0.05, method="stepwise")
+    except HccriskError as exc:  # e.g. a DLR score that orders the training deaths perfectly (no finite HR)
+        notes.append(f"Stepwise Cox with the DLR score failed ({exc}); clinical variables selected without it.")
+        selection = stats.univariate_then_multivariable_cox(table.loc[train], *OS, list(clinical.columns),
+                                                             p_enter=0.05, p_keep=0.05, method="stepwise")
+    clin_sel = [c for c in selection.selected if c != "dlr_os"]
+    models = {"DLR": stats.cox_fit(table.loc[train], *OS, ["dlr_os"]),
+              "Clinical": stats.cox_fit(table.loc[train], *OS, clin_sel) if clin_sel else None}
+    try:
+        models["Clinical + DLR"] = stats.cox_fit(table.loc[train], *OS, clin_sel + ["dlr_os"])
+    except HccriskError as exc:
+        notes.append(f"Clinical + DLR Cox model not fitted ({exc}); the DLR model stands in for it.")
+        models["Clinical + DLR"] = models["DLR"]
+    if not clin_sel:
+        notes.append("No clinical variable was significant in the multivariable OS model: the clinical model is "
+                      "empty (C-index 0.5) and clinical + DLR equals the DLR model.")
+    scores = pd.DataFrame({"dlr_os": dlr}, index=features.index)
+    survival = {}
+    for name, fit in models.items():
+        scores[f"lp {name}"] = fit.linear_predictor(table) if fit is not None else 0.0
+        survival[name] = pd.DataFrame(predicted_survival_curve(fit, table, np.array(CALIBRATION_MONTHS), t_tr, e_tr),
+                                      index=table.index, columns=list(CALIBRATION_MONTHS))
+    uni_table = uni.to_frame().assign(kept=lambda d: d.c_index > C_THRESHOLD).reset_index(names="feature")
+    return SurvivalModels(uni_table, cv, coefs.rename(columns={"covariate": "feature"}), selection.univariate.reset_index(),
+                          models["Clinical + DLR"].table.reset_index(), clin_sel, scores, survival, models, notes)
+
+
+def _km_at(time: np.ndarray, event: np.ndarray, times: Sequence[float]) -> np.ndarray:
+    from hccrisk.stats.survival import km_at, km_steps
+
+    return np.asarray(km_at(km_steps(time, event), np.asarray(times, float)), dtype=float)
+
+
+def predicted_survival_curve(model: Any, table: pd.DataFrame, times: np.ndarray, time: np.ndarray,
+                             event: np.ndarray) -> np.ndarray:
+    """(n, len(times)) S(t | x) of a Cox fit (the training KM for an empty model, None)."""
+    if model is not None:
+        return model.predict_survival(table, times)
+    return np.tile(_km_at(time, event, times), (len(table), 1))
+
+
+def c_index_table(data: pd.DataFrame, scores: pd.DataFrame, cohorts: dict[str, list[str]],
+                  extra: dict[str, pd.Series] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Harrell's C (95% CI) of every model's linear predictor per cohort, and the paired comparisons
+    clinical + DLR vs clinical and DLR vs clinical."""
+    from hccrisk import stats
+
+    rows, comps = [], []
+    risk = {m: scores[f"lp {m}"] for m in ("DLR", "Clinical", "Clinical + DLR")}
+    risk.update(extra or {})
+    for cohort, ids in cohorts.items():
+        t, e = data.loc[ids, OS[0]].to_numpy(float), data.loc[ids, OS[1]].to_numpy(int)
+        for name, r in risk.items():
+            v = r.loc[ids].to_numpy(float)
+            c = stats.harrell_c(t, e, v) if np.ptp(v) > 0 else None
+            rows.append({"model": name, "cohort": cohort, "n": len(ids), "deaths": int(e.sum()),
+                         "C-index": c.c if c else 0.5, "low": c.low if c else np.nan, "high": c.high if c else np.nan})
+        for a, b in (("Clinical + DLR", "Clinical"), ("DLR", "Clinical")):
+            va, vb = risk[a].loc[ids].to_numpy(float), risk[b].loc[ids].to_numpy(float)
+            if np.ptp(vb) == 0:
+                vb = np.zeros_like(vb)
+            cmp = stats.compare_c(t, e, va, vb) if np.ptp(va) > 0 and np.ptp(vb) > 0 else None
+            comps.append({"cohort": cohort, "comparison": f"{a} vs {b}", "difference": cmp.difference if cmp else np.nan,
+                          "se": cmp.se if cmp else np.nan, "P": cmp.p_value if cmp else np.nan})
+    return pd.DataFrame(rows), pd.DataFrame(comps)
+
+
+def risk_groups(data: pd.DataFrame, scores: pd.DataFrame, train: list[str]) -> tuple[pd.DataFrame, dict[str, float]]:
+    """X-tile cut-off of each model's linear predictor on the training cohort (log-rank maximised, >= 10%
+    per group); returns (per patient 0 low / 1 high per model, {model: cut-off})."""
+    from hccrisk import stats
+
+    t, e = data.loc[train, OS[0]].to_numpy(float), data.loc[train, OS[1]].to_numpy(int)
+    groups, cuts = pd.DataFrame(index=scores.index), {}
+    for m in ("DLR", "Clinical", "Clinical + DLR"):
+        lp = scores[f"lp {m}"]
+        if np.ptp(lp.loc[train]) == 0:
+            continue
+        cut = stats.xtile_cutoff(t, e, lp.loc[train].to_numpy()).cutoff
+        cuts[m] = cut
+        groups[m] = stats.apply_cutoff(lp.to_numpy(), cut)
+    return groups, cuts
+
+
+def group_hazard_table(data: pd.DataFrame, groups: pd.DataFrame, cohorts: dict[str, list[str]]) -> pd.DataFrame:
+    """HR (95% CI) of the high vs low X-tile group and the log-rank P, per model and cohort."""
+    from hccrisk import stats
+
+    rows = []
+    for m in groups.columns:
+        for cohort, ids in cohorts.items():
+            df = data.loc[ids, list(OS)].astype(float).assign(high=groups.loc[ids, m].astype(float))
+            row = {"model": m, "cohort": cohort, "n high": int(df.high.sum()), "n low": int((1 - df.high).sum())}
+            if 0 < df.high.sum() < len(df):
+                row["log-rank P"] = stats.logrank(df[OS[0]], df[OS[1]], df.high).p_value
+                try:
+                    fit = stats.cox_fit(df, *OS, ["high"]).table.loc["high"]
+                    row.update({"HR": fit.hr, "HR low": fit.hr_low, "HR high": fit.hr_high})
+                except (HccriskError, np.linalg.LinAlgError):  # no death in one group: HR infinite
+                    pass
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def calibration_tables(data: pd.DataFrame, survival: dict[str, pd.DataFrame], cohorts: dict[str, list[str]],
+                       models: Sequence[str] = ("DLR", "Clinical + DLR"), groups: int = 3) -> tuple[pd.DataFrame, list[str]]:
+    """Predicted vs Kaplan-Meier S(t) at 1, 3, 5 years by tertile of predicted risk, with the GND test;
+    a time with too few deaths per group is skipped with a note."""
+    from hccrisk import stats
+
+    rows, notes = [], []
+    for m in models:
+        for cohort, ids in cohorts.items():
+            t, e = data.loc[ids, OS[0]].to_numpy(float), data.loc[ids, OS[1]].to_numpy(int)
+            for month in CALIBRATION_MONTHS:
+                try:
+                    cal = stats.survival_calibration(t, e, survival[m].loc[ids, month].to_numpy(), month, groups=groups)
+                except HccriskError as exc:
+                    notes.append(f"Calibration of {m} at {month:g} months ({cohort}) not computed: {exc}")
+                    continue
+                rows += [{"model": m, "cohort": cohort, "months": month, **r, "GND P": cal.p_value}
+                         for r in cal.table.drop(columns=["variance"]).to_dict("records")]
+    return pd.DataFrame(rows), notes
+
+
+def brier_curves(data: pd.DataFrame, models: dict[str, Any], table: pd.DataFrame, cohorts: dict[str, list[str]],
+                 train: list[str]) -> tuple[dict[str, dict[str, Any]], pd.DataFrame]:
+    """IPCW prediction-error curves (censoring KM of the training cohort) per model and cohort on a
+    monthly grid up to the 90th percentile of follow-up; returns ({cohort: {times, model: curve,
+    "Kaplan-Meier": reference}}, integrated Brier scores)."""
+    from hccrisk import stats
+
+    t_tr, e_tr = data.loc[train, OS[0]].to_numpy(float), data.loc[train, OS[1]].to_numpy(int)
+    curves, rows = {}, []
+    for cohort, ids in cohorts.items():
+        t, e = data.loc[ids, OS[0]].to_numpy(float), data.loc[ids, OS[1]].to_numpy(int)
+        upper = min(np.quantile(t, 0.9), t_tr.max() - 1, t.max() - 1)
+        grid = np.arange(3.0, max(upper, 4.0), 1.0)
+        curves[cohort] = {"times": grid}
+        for name, fit in models.items():
+            pred = predicted_survival_curve(fit, table.loc[ids], grid, t_tr, e_tr)
+            bs = stats.brier_survival(t, e, pred, grid, train_time=t_tr, train_event=e_tr)
+            curves[cohort][name] = bs.brier
+            curves[cohort]["Kaplan-Meier"] = bs.reference
+            rows.append({"model": name, "cohort": cohort, "integrated Brier": bs.integrated,
+                         "Kaplan-Meier integrated Brier": bs.reference_integrated,
+                         "from (months)": grid[0], "to (months)": grid[-1]})
+    return curves, pd.DataFrame(rows)
+
+
+def nri_table(data: pd.DataFrame, survival_at: dict[str, pd.Series], cohorts: dict[str, list[str]], seed: int,
+              n_boot: int = 500) -> pd.DataFrame:
+    """Category-free survival NRI of clinical + DLR over clinical for OS at 3 years (risk = 1 - S(36))."""
+    from hccrisk import stats
+
+    rows = []
+    for cohort, ids in cohorts.items():
+        t, e = data.loc[ids, OS[0]].to_numpy(float), data.loc[ids, OS[1]].to_numpy(int)
+        old, new = 1 - survival_at["Clinical"].loc[ids].to_numpy(), 1 - survival_at["Clinical + DLR"].loc[ids].to_numpy()
+        r = stats.survival_nri(t, e, old, new, NRI_MONTHS, n_boot=n_boot, seed=seed)
+        rows.append({"cohort": cohort, "months": NRI_MONTHS, "NRI": r.nri, "low": r.low, "high": r.high,
+                     "NRI events": r.nri_events, "NRI non-events": r.nri_nonevents})
+    return pd.DataFrame(rows)
+
+
+def fine_gray_tables(data: pd.DataFrame, covariates: pd.DataFrame, train: list[str], val: list[str]
+                     ) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+    """Fine-Gray regression of recurrence within 12 months, death without recurrence competing (follow-up
+    censored at 12 months). Univariate per candidate in training; P < 0.05 -> multivariable, fitted in
+    training and refitted unchanged in validation. Returns (univariate, multivariable, notes)."""
+    from hccrisk import stats
+
+    fg = pd.DataFrame({"time": np.minimum(data["event_time"].astype(float), ER_MONTHS),
+                       "event": np.where(data["event_time"].astype(float) > ER_MONTHS, 0, data["event_type"].astype(int))},
+                      index=data.index)
+    table = pd.concat([fg, covariates], axis=1)
+    uni, notes = [], []
+    for c in covariates.columns:
+        if covariates.loc[train, c].std() == 0:
+            continue
+        try:
+            r = stats.fine_gray(table.loc[train], "time", "event", 1, [c]).table.loc[c]
+        except (HccriskError, np.linalg.LinAlgError) as exc:  # e.g. no ER among the patients with c = 1
+            notes.append(f"Univariate Fine-Gray of {c} not estimable in training ({exc}).")
+            continue
+        uni.append({"covariate": c, **r.to_dict()})
+    uni_df = pd.DataFrame(uni)
+    chosen = list(uni_df.loc[uni_df.p < 0.05, "covariate"]) if len(uni_df) else []
+    if "dlr_er" not in chosen:
+        chosen = ["dlr_er"] + chosen  # the paper's question: is the DLR score independent of the clinical factors
+    multi = []
+    for cohort, ids in (("training", train), ("validation", val)):
+        try:
+            r = stats.fine_gray(table.loc[ids], "time", "event", 1, chosen)
+        except (HccriskError, np.linalg.LinAlgError) as exc:
+            notes.append(f"Multivariable Fine-Gray in {cohort} not fitted: {exc}")
+            continue
+        multi += [{"cohort": cohort, "covariate": k, **v, "events": r.events, "competing": r.competing_events}
+                  for k, v in r.table.to_dict("index").items()]
+    return uni_df, pd.DataFrame(multi), notes
+
+
+def four_classes(data: pd.DataFrame, er_high: pd.Series, os_high: pd.Series) -> tuple[pd.Series, pd.DataFrame]:
+    """huang2022's four classes (1: high ER / low OS risk, 2: high / high, 3: low / low, 4: low ER / high OS
+    risk) and per class, among patients with a recurrence, the Cox HR of retreatment for OS."""
+    from hccrisk import stats
+
+    cls = pd.Series(np.select([(er_high == 1) & (os_high == 0), (er_high == 1) & (os_high == 1),
+                               (er_high == 0) & (os_high == 0)], [1, 2, 3], 4), index=data.index, name="class")
+    rows = []
+    recurred = data["recurrence_event"].astype(int) == 1
+    for k in (1, 2, 3, 4):
+        ids = data.index[(cls == k) & recurred]
+        df = data.loc[ids, list(OS) + ["retreatment"]].astype(float)
+        row = {"class": k, "patients": int((cls == k).sum()), "recurred": len(ids),
+               "retreated": int(df.retreatment.sum()), "deaths": int(df[OS[1]].sum())}
+        if 0 < df.retreatment.sum() < len(df) and df[OS[1]].sum() > 0:
+            try:
+                fit = stats.cox_fit(df, *OS, ["retreatment"]).table.loc["retreatment"]
+                row.update({"HR": fit.hr, "HR low": fit.hr_low, "HR high": fit.hr_high, "P": fit.p})
+            except (HccriskError, np.linalg.LinAlgError) as exc:  # too few deaths in a small class
+                row["note"] = f"HR not estimable: {exc}"
+        rows.append(row)
+    return cls, pd.DataFrame(rows)
