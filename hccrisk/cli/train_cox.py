@@ -16,7 +16,7 @@ def train_coxcnn(
                                 "(pfs_time, pfs_event) and rois/."),
     out: Path = typer.Option(..., "--out", help="Output folder, e.g. bundles/coxcnn_rfa/models."),
     treatment: str = typer.Option(..., "--treatment", help="RFA or SR: the patients the model is trained on."),
-    epochs: int = typer.Option(25, "--epochs", min=1),
+    epochs: int = typer.Option(4, "--epochs", min=1, help="Epochs of K full-batch steps (K sub-cines)."),
     lr: float = typer.Option(1e-3, "--lr"),
     weight_decay: float = typer.Option(1e-3, "--weight-decay", min=0.0),
     ties: str = typer.Option("breslow", "--ties", help="Cox partial likelihood ties: breslow or efron."),
@@ -41,8 +41,8 @@ def train_coxcnn(
         import torch
 
         torch.set_num_threads(threads)
-    config = CoxTrainConfig(epochs=epochs, lr=lr, weight_decay=weight_decay, ties=ties, seed=seed, device=device)
     try:
+        config = CoxTrainConfig(epochs=epochs, lr=lr, weight_decay=weight_decay, ties=ties, seed=seed, device=device)
         s = train_coxcnn_cohort(ingest, cohort, out, treatment.upper(), seed, config, frames, splits, crop)
     except InputError as exc:
         typer.echo(f"error: {exc}", err=True)

@@ -127,7 +127,8 @@ def train_coxcnn_cohort(ingest_dir: str | Path, cohort_dir: str | Path, out_dir:
     if len(cases) < 6:
         raise InputError(ingest_dir, f"only {len(cases)} {treatment} patients with a CEUS cine and ROI")
     table = table.loc[list(cases)]
-    split = split_cohort(table, ratio=(2, 1), stratify="pfs_event", seed=seed)
+    stratify = "pfs_event" if table.pfs_event.value_counts().min() >= 2 else None  # tiny cohorts: unstratified
+    split = split_cohort(table, ratio=(2, 1), stratify=stratify, seed=seed)
     train = list(split.train)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -183,7 +183,8 @@ def _risk_performance(df: pd.DataFrame, marker: str, group: str, cohort_col: str
         c = stats.harrell_c(d[TIME], d[EVENT], d[marker])
         row = {"cohort": cohort, "n": len(d), "events": int(d[EVENT].sum()), "C-index": c.c, "C low": c.low,
                "C high": c.high, "high-risk share": float(d[group].mean())}
-        if d[group].nunique() == 2:
+        sizes = d.groupby(group)[EVENT].agg(["size", "sum"])
+        if len(sizes) == 2 and (sizes["size"] >= 2).all() and (sizes["sum"] >= 1).all():  # else no finite HR
             hr = stats.cox_fit(d.assign(high=d[group].astype(float)), TIME, EVENT, ["high"]).table.loc["high"]
             row.update({"HR high vs low": hr["hr"], "HR low": hr["hr_low"], "HR high": hr["hr_high"],
                         "log-rank P": stats.logrank(d[TIME], d[EVENT], d[group]).p_value})
