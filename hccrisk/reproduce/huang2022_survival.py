@@ -150,6 +150,13 @@ def fit_os_models(data: pd.DataFrame, features: pd.DataFrame, clinical: pd.DataF
         selection = stats.univariate_then_multivariable_cox(table.loc[train], *OS, list(clinical.columns),
                                                              p_enter=0.05, p_keep=0.05, method="stepwise")
     clin_sel = [c for c in selection.selected if c != "dlr_os"]
+    if not clin_sel:  # the DLR score took every clinical variable's place: a clinical model of their own
+        alone = stats.univariate_then_multivariable_cox(table.loc[train], *OS, list(clinical.columns), p_enter=0.05,
+                                                         p_keep=0.05, method="stepwise")
+        clin_sel = list(alone.selected)
+        if clin_sel:
+            notes.append("No clinical variable stayed significant beside the DLR score; the clinical model uses the "
+                         f"clinical variables selected without it ({', '.join(clin_sel)}).")
     models = {"DLR": stats.cox_fit(table.loc[train], *OS, ["dlr_os"]),
               "Clinical": stats.cox_fit(table.loc[train], *OS, clin_sel) if clin_sel else None}
     try:
@@ -237,9 +244,12 @@ def group_hazard_table(data: pd.DataFrame, groups: pd.DataFrame, cohorts: dict[s
         for cohort, ids in cohorts.items():
             df = data.loc[ids, list(OS)].astype(float).assign(high=groups.loc[ids, m].astype(float))
             row = {"model": m, "cohort": cohort, "n high": int(df.high.sum()), "n low": int((1 - df.high).sum())}
+            deaths = df.groupby("high")[OS[1]].sum()
             if 0 < df.high.sum() < len(df):
                 row["log-rank P"] = stats.logrank(df[OS[0]], df[OS[1]], df.high).p_value
                 try:
+                    if (deaths == 0).any():
+                        raise HccriskError("no death in one group: the HR is not finite")
                     fit = stats.cox_fit(df, *OS, ["high"]).table.loc["high"]
                     row.update({"HR": fit.hr, "HR low": fit.hr_low, "HR high": fit.hr_high})
                 except (HccriskError, np.linalg.LinAlgError):  # no death in one group: HR infinite
