@@ -44,3 +44,23 @@ def test_cams_cover_every_frame_and_score_cam_finds_the_blob(tmp_path):
     # blob for some initialisations and not others (docs/networks.md, Explanations)
     path = overlay_figure(x[0, 0].numpy(), s[0], tmp_path / "cam.png", titles=["t0", "t1"])
     assert path.stat().st_size > 1000
+
+
+def test_cam_triptych_figure_rows_columns_and_peaks():
+    import matplotlib.pyplot as plt
+    import pytest
+
+    from hccrisk.errors import InputError
+    from hccrisk.nets.cam import cam_triptych_figure
+
+    frames = np.random.default_rng(0).random((3, 16, 16))
+    cams = np.zeros((3, 16, 16))
+    for i, (r, c) in enumerate([(2, 3), (8, 8), (14, 1)]):
+        cams[i, r, c] = 1.0
+    fig, numbers = cam_triptych_figure(frames, cams, ["9 s", "12 s", "15 s"])
+    assert len(fig.axes) == 9
+    assert [fig.axes[3 * i].get_ylabel() for i in range(3)] == ["9 s", "12 s", "15 s"]
+    assert [r["peak_row_col"] for r in numbers["rows"]] == [[2, 3], [8, 8], [14, 1]]
+    plt.close(fig)
+    with pytest.raises(InputError, match="CAM figure"):
+        cam_triptych_figure(frames, cams[:2], ["a", "b", "c"])

@@ -1,0 +1,147 @@
+"""Science checks of the liu2025 reproduction on a synthetic CEUS cohort (its own fixture: CEUS only, so
+synthesis and ingest take about a minute):
+
+- planted signal: CEUS-MP beats each single-phase network on the validation cohort and comes within 0.10
+  of the AUC of the true 2-year risk on the same patients;
+- signal 0 (same patients and images, outcomes independent of everything): every AUC CI contains 0.5;
+- same seed, same numbers (every table, every prediction).
+
+The networks train with a shortened recipe (``EPOCHS`` below) to keep this file within ~3 CPU-minutes;
+``hccrisk reproduce liu2025`` uses ``hccrisk.reproduce.liu2025.EPOCHS``. ``HCCRISK_LIU_DIR`` keeps the
+cohort and ingest between sessions; ``HCCRISK_LIU_N`` sets the cohort size.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from hccrisk.cohort import load_cohort
+
+N_PATIENTS = int(os.environ.get("HCCRISK_LIU_N", "80"))
+SEED = 0
+EPOCHS, PATIENCE = 15, 6
+
+
+
+def test_recipe_scales_the_paper_milestones():
+    from hccrisk.reproduce.liu2025 import recipe
+
+    assert recipe(70).milestones == (15, 30, 55)
+    assert recipe(30).milestones == (6, 13, 24)
+    cfg = recipe(30, patience=10, seed=3)
+    assert (cfg.lr, cfg.momentum, cfg.batch_size, cfg.gamma, cfg.patience, cfg.seed) == (1e-3, 0.9, 16, 0.5, 10, 3)
+
+
+def test_clinical_table_dichotomises_alb_and_afp_as_the_paper():
+    from hccrisk.reproduce.liu2025 import clinical_table
+
+    t = clinical_table(pd.DataFrame({"alb": [34.9, 35.0, np.nan], "afp": [199.0, 200.0, 5000.0]}))
+    assert t["alb_low"].tolist()[:2] == [1.0, 0.0] and np.isnan(t["alb_low"].iloc[2])
+    assert t["afp_high"].tolist() == [0.0, 1.0, 1.0]
+
+
+def test_bad_cohort_folder_is_a_clear_error(tmp_path):
+    from hccrisk.errors import InputError
+    from hccrisk.reproduce import runner
+    from hccrisk.reproduce.liu2025 import analyse
+
+    with pytest.raises(InputError, match="not a cohort folder"):
+        runner("liu2025")(tmp_path, tmp_path / "out")
+    table = pd.DataFrame({"er_2y": [0, 1] * 10}, index=[f"p{i}" for i in range(20)])
+    with pytest.raises(InputError, match="only 0 labelled patients have CEUS samples"):
+        analyse(table, {})
+
+
+@dataclass(frozen=True)
+class LiuCohort:
+    cohort: Path
+    ingest: Path
+    cases: dict
+
+
+@pytest.fixture(scope="module")
+def liu_cohort(tmp_path_factory) -> LiuCohort:
+    from hccrisk.ingest.pipeline import ingest
+    from hccrisk.reproduce.common import labelled_patients, resolve_paths
+    from hccrisk.reproduce.liu2025 import load_cases
+    from hccrisk.synth.cohort import generate_cohort
+
+    root = Path(os.environ["HCCRISK_LIU_DIR"]) if "HCCRISK_LIU_DIR" in os.environ else tmp_path_factory.mktemp("liu")
+    cohort, ingested = root / "cohort", root / "ingest"
+    if not (cohort / "cohort.json").is_file():
+        generate_cohort(cohort, N_PATIENTS, SEED, 1.0, "ceus", "default", None, progress=False)
+    if not (ingested / "manifest.csv").is_file():
+        ingest(cohort / "dicom", ingested, progress=False)
+    paths = resolve_paths(cohort, root / "out", ingested)
+    cases, failures = load_cases(paths, list(labelled_patients(load_cohort(cohort)).index))
+    assert failures.empty, failures
+    return LiuCohort(cohort, ingested, cases)
+
+
+def _table(liu: LiuCohort, signal: float, folder: Path) -> pd.DataFrame:
+    """The cohort's table at ``signal`` (the images do not depend on the signal, only the outcomes)."""
+    from hccrisk.synth.cohort import cohort_tables
+
+    if signal == 1.0:
+        return load_cohort(liu.cohort, with_truth=True)
+    meta = json.loads((liu.cohort / "cohort.json").read_text())
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, df in cohort_tables(meta["n_patients"], meta["seed"], signal).items():
+        df.to_csv(folder / f"{name}.csv", index=False)
+    return load_cohort(folder, with_truth=True)
+
+
+def _analyse(liu: LiuCohort, table: pd.DataFrame, epochs: int = EPOCHS):
+    from hccrisk.reproduce.liu2025 import analyse, recipe
+
+    torch.set_num_threads(1)
+    return analyse(table, liu.cases, seed=SEED, config=recipe(epochs=epochs, patience=PATIENCE, seed=SEED))
+
+
+def _auc(result, model: str, cohort: str) -> pd.Series:
+    perf = result.performance
+    return perf[(perf.model == model) & (perf.cohort == cohort)].iloc[0]
+
+
+@pytest.mark.slow
+def test_planted_signal_multiphase_beats_single_phases_near_the_truth(liu_cohort):
+    result = _analyse(liu_cohort, _table(liu_cohort, 1.0, Path()))
+    mp = _auc(result, "CEUS-MP", "validation")["AUC"]
+    singles = {m: _auc(result, m, "validation")["AUC"] for m in ("CEUS-AP", "CEUS-PP", "CEUS-LP")}
+    truth = result.true_risk_auc["validation"]
+    print(f"\nvalidation AUC: CEUS-MP {mp:.3f}, " + ", ".join(f"{m} {a:.3f}" for m, a in singles.items())
+          + f"; true risk {truth:.3f}; nomogram "
+          + (f"{_auc(result, 'Nomogram', 'validation')['AUC']:.3f}" if result.nomogram is not None else "not fitted"))
+    assert all(mp > a for a in singles.values()), singles
+    assert mp >= truth - 0.10
+
+
+@pytest.mark.slow
+def test_signal_zero_every_ci_contains_one_half(liu_cohort, tmp_path):
+    result = _analyse(liu_cohort, _table(liu_cohort, 0.0, tmp_path / "signal0"))
+    perf = result.performance
+    print("\n" + perf[["model", "cohort", "AUC", "AUC low", "AUC high"]].to_string(index=False))
+    val = perf[perf.cohort == "validation"]
+    assert len(val) >= 5  # four networks, clinical (+ nomogram when fitted)
+    assert ((val["AUC low"] <= 0.5) & (val["AUC high"] >= 0.5)).all(), val
+
+
+@pytest.mark.slow
+def test_same_seed_same_numbers(liu_cohort):
+    table = _table(liu_cohort, 1.0, Path())
+    a, b = _analyse(liu_cohort, table, epochs=2), _analyse(liu_cohort, table, epochs=2)
+    pd.testing.assert_frame_equal(a.predictions, b.predictions)
+    pd.testing.assert_frame_equal(a.performance, b.performance)
+    pd.testing.assert_frame_equal(a.delong, b.delong)
+    for name in a.models:
+        for (k, x), (_, y) in zip(a.models[name].net.state_dict().items(), b.models[name].net.state_dict().items()):
+            assert torch.equal(x, y), (name, k)
+    assert not np.allclose(a.predictions["CEUS-MP"], a.predictions["CEUS-AP"])  # different networks
