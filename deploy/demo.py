@@ -34,7 +34,7 @@ def make_demo_study(cohort: Path, patient_id: str, folder: Path, clinical: bool 
     for path in sorted(p for p in (cohort / "dicom").rglob("*") if p.is_file()):
         ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["PatientID", "SOPInstanceUID"])
         if ds.PatientID == patient_id:
-            files[str(ds.SOPInstanceUID)] = Path(shutil.copy(path, folder / f"{path.name}.dcm"))
+            files[str(ds.SOPInstanceUID)] = Path(shutil.copy(path, folder / f"{ds.SOPInstanceUID}.dcm"))
     with open(track, newline="") as f:
         row = min(csv.DictReader(f), key=lambda r: abs(float(r["time_s"]) - BOX_TIME_S))
     box = CeusBox(*(int(row[k]) for k in ("x0", "y0", "x1", "y1")), frame=int(row["frame"]))

@@ -220,8 +220,10 @@ class StudyService:
         shutil.rmtree(run, ignore_errors=True)
         (run / "input").mkdir(parents=True)
         inputs = [f for f in files if not _is_own_result(f)]
-        for k, f in enumerate(inputs):
-            (run / "input" / f"{k:05d}.dcm").symlink_to(Path(f).resolve())
+        names = {Path(f).name for f in inputs}
+        for k, f in enumerate(inputs):  # keep the received names (<SOP UID>.dcm): errors then name the instance
+            name = Path(f).name if len(names) == len(inputs) else f"{k:05d}-{Path(f).name}"
+            (run / "input" / name).symlink_to(Path(f).resolve())
         if self.config.clinical is not None:
             (run / "input" / f"clinical{self.config.clinical.suffix}").symlink_to(self.config.clinical.resolve())
         started = time.monotonic()

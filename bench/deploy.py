@@ -1,0 +1,250 @@
+"""Benchmark: the MONAI Deploy app on one realistic synthetic CEUS study, against the ingest of that study.
+
+    deploy/run.sh bench/deploy.py [--seed 1] [--bundle bundles/ceus_mp] [--keep DIR] [--gpu-case DIR]
+    python3 bench/deploy.py gpu DIR [--device cuda] [--repeats 20]        (on a GPU machine, no SDK needed)
+
+The first form (in the deploy venv) generates one ``--realistic`` CEUS patient (full-size frames at
+10-25 fps, ``hccrisk.synth``), makes its study folder (clips + box SR + clinical.csv, ``deploy.demo``),
+and in one run times:
+
+1. full decode: ``pixel_array`` of every stored frame (what any reader of the study pays at most);
+2. ingest: ``hccrisk ingest`` of the study (scan, select, decode what the 2 fps timeline needs, write);
+3. app, cold: ``deploy/run.sh -m deploy -i STUDY -o OUT`` as a new process, study -> SR + SCs, wall time
+   and peak RSS (target: <= 1.5 x the ingest; RSS < 2 GiB);
+4. app, warm: the same study through ``deploy.app.run_study`` in a process that already ran one study
+   (what the service does per study).
+
+Without a trained model in ``--bundle`` an untrained seed-0 CEUS-MP network stands in (the timing does not
+depend on the weights). ``--gpu-case DIR`` also writes what the second form needs (the 2 fps timeline,
+the tracked boxes, header-only copies of the source files, the bundle), so the model + Grad-CAM + SR/SC
+part can be timed on a GPU machine that has torch but neither the SDK nor holoscan.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+
+def plain_decode_s(files: list[Path]) -> tuple[float, int]:
+    """Seconds to decode every frame of every file with ``ds.pixel_array``, and the frame count."""
+    import pydicom
+
+    start, frames = time.perf_counter(), 0
+    for path in files:
+        ds = pydicom.dcmread(path)
+        if "PixelData" in ds:
+            frames += int(getattr(ds, "NumberOfFrames", 1))
+            ds.pixel_array  # noqa: B018 - the decode is what is timed
+    return time.perf_counter() - start, frames
+
+
+def stand_in_bundle(folder: Path) -> Path:
+    """bundles/ceus_mp's configs with an UNTRAINED seed-0 network (timing only)."""
+    import torch
+
+    from hccrisk.nets.ceus import build_ceus_net
+    from hccrisk.nets.cohort import export_torchscript
+
+    shutil.copytree(REPO / "bundles" / "ceus_mp" / "configs", folder / "configs")
+    (folder / "models").mkdir(parents=True)
+    torch.manual_seed(0)
+    net = build_ceus_net("ceus_mp")
+    torch.save(net.state_dict(), folder / "models" / "model.pt")
+    export_torchscript(net, folder / "models" / "model.ts", (4, 3, 8, 64, 64))
+    return folder
+
+
+def run_cold(study: Path, out: Path, bundle: Path) -> tuple[float, float, int]:
+    """(wall s, peak RSS GiB, exit code) of the app as a new process (deploy/run.sh -m deploy)."""
+    env = {**os.environ, "HCCRISK_BUNDLE": str(bundle)}
+    start = time.perf_counter()
+    process = subprocess.Popen([str(REPO / "deploy" / "run.sh"), "-m", "deploy", "-i", str(study), "-o", str(out)],
+                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(process.pid, 0)
+    wall = time.perf_counter() - start
+    return wall, usage.ru_maxrss / 2**20, os.waitstatus_to_exitcode(status)  # ru_maxrss in KiB on Linux
+
+
+def export_gpu_case(study: Path, bundle: Path, folder: Path) -> None:
+    """The inputs of the GPU part: timeline (compressed), boxes, header-only source files, bundle."""
+    import numpy as np
+    import pydicom
+
+    from hccrisk.preprocess.ceus import ingest_ceus
+    from hccrisk.roi.box import stored_to_array
+    from hccrisk.roi.cine import load_cine
+    from hccrisk.roi.sr import read_box_sr
+    from hccrisk.roi.tracking import track_box
+
+    clips = sorted(p for p in study.glob("*.dcm") if p.name != "roi_sr.dcm")
+    ingest_ceus(clips, folder / "ceus")
+    with np.load(folder / "ceus" / "ceus.npz", allow_pickle=False) as z:  # zeros in the gaps compress well
+        arrays = dict(z)
+    np.savez_compressed(folder / "ceus" / "ceus.npz", **arrays)
+    cine = load_cine(folder / "ceus")
+    (stored, sop), = read_box_sr(study / "roi_sr.dcm")
+    anchor = int(np.flatnonzero((cine.source_sop == sop) & (cine.source_frame == stored.frame))[0])
+    boxes = track_box(cine, stored_to_array(stored, cine.region_origin), anchor_index=anchor).expanded(5.0)
+    np.save(folder / "boxes.npy", boxes.astype(float))
+    (folder / "sources").mkdir()
+    for path in [*clips, study / "roi_sr.dcm"]:  # headers only: the writers copy attributes, not pixels
+        ds = pydicom.dcmread(path, stop_before_pixels=True)
+        ds.save_as(folder / "sources" / path.name, enforce_file_format=True)
+    shutil.copytree(bundle, folder / "bundle", ignore=shutil.ignore_patterns("training", "*.csv", "eval"))
+    shutil.copy(study / "clinical.csv", folder / "clinical.csv")
+
+
+def gpu_part(case: Path, device: str, repeats: int) -> None:
+    """Time the model + Grad-CAM + nomogram + SR/SC writing per study, after warm-up, on ``device``."""
+    import numpy as np
+    import torch
+
+    from hccrisk.models.nomogram_file import read_nomogram_file
+    from hccrisk.results.clinical import read_clinical
+    from hccrisk.results.sc import write_heatmap_sc
+    from hccrisk.results.sr import RiskResult, write_risk_sr
+    from hccrisk.roi.cine import load_cine
+    from operators.inference_core import bundle_inputs, imaging_signature, key_frame_heatmaps
+
+    bundle, patient_dir = case / "bundle", case / "ceus"
+    boxes = np.load(case / "boxes.npy")
+    phases, version = bundle_inputs(bundle)
+    cine = load_cine(patient_dir)
+    import pydicom
+
+    sources = {str(pydicom.dcmread(p, stop_before_pixels=True).SOPInstanceUID): p
+               for p in (case / "sources").glob("*.dcm") if p.name != "roi_sr.dcm"}
+    patient = str(pydicom.dcmread(case / "sources" / "roi_sr.dcm", stop_before_pixels=True).PatientID)
+    clinical, missing = read_clinical(case, patient)
+    nomogram = read_nomogram_file(bundle / "nomogram.json") if (bundle / "nomogram.json").is_file() else None
+    out = Path(tempfile.mkdtemp(prefix="hccrisk-gpu-"))
+
+    def sync() -> None:
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+
+    def one_study() -> dict[str, float]:
+        t = {}
+        start = time.perf_counter()
+        signature, x = imaging_signature(bundle, patient_dir, boxes, phases, device)
+        sync()
+        t["samples + model"] = time.perf_counter() - start
+        mark = time.perf_counter()
+        heatmaps = key_frame_heatmaps(bundle, patient_dir, x, phases, device)
+        sync()
+        t["Grad-CAM"] = time.perf_counter() - mark
+        mark = time.perf_counter()
+        risk = nomogram.risk(signature, clinical)[0] if nomogram else None
+        result = RiskResult("ceus_mp", version, signature, risk=risk, cutoff=nomogram.cutoff if nomogram else 0.5,
+                            clinical=clinical, missing=missing)
+        write_risk_sr(result, list(sources.values()), out / "sr.dcm", roi_file=case / "sources" / "roi_sr.dcm")
+        for n, item in enumerate(heatmaps, start=1):
+            i = item["sample"]
+            image = np.kron(item["image"], np.ones((4, 4)))
+            heat = np.kron(item["heatmap"], np.ones((4, 4)))
+            write_heatmap_sc(image, heat, sources[str(cine.source_sop[i])], out / f"sc{n}.dcm", model_name="ceus_mp",
+                             model_version=version, frame=int(cine.source_frame[i]), instance_number=n)
+        t["nomogram + SR + 3 SC"] = time.perf_counter() - mark
+        t["total"] = time.perf_counter() - start
+        return t
+
+    name = torch.cuda.get_device_name(0) if device.startswith("cuda") else "cpu"
+    for _ in range(3):  # warm-up: CUDA context, cuDNN autotuning, model loading, imports inside the writers
+        one_study()
+    runs = [one_study() for _ in range(repeats)]
+    print(f"device {device} ({name}), torch {torch.__version__}; per study after 3 warm-up studies, median of "
+          f"{repeats} (min-max):")
+    for key in runs[0]:
+        values = [r[key] for r in runs]
+        print(f"  {key:22s} {statistics.median(values) * 1000:8.1f} ms   ({min(values) * 1000:.1f}-{max(values) * 1000:.1f})")
+    shutil.rmtree(out, ignore_errors=True)
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "gpu":
+        parser = argparse.ArgumentParser(prog="bench/deploy.py gpu")
+        parser.add_argument("case", type=Path)
+        parser.add_argument("--device", default="cuda")
+        parser.add_argument("--repeats", type=int, default=20)
+        args = parser.parse_args(sys.argv[2:])
+        gpu_part(args.case, args.device, args.repeats)
+        return
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seed", type=int, default=1, help="cohort seed (picks the vendor profile)")
+    parser.add_argument("--bundle", type=Path, default=REPO / "bundles" / "ceus_mp")
+    parser.add_argument("--keep", type=Path, help="work in this folder and keep it")
+    parser.add_argument("--gpu-case", type=Path, help="also write the GPU part's inputs here")
+    args = parser.parse_args()
+
+    import pydicom
+
+    from deploy.app import run_study
+    from deploy.demo import make_demo_study
+    from hccrisk.ingest.pipeline import ingest
+    from hccrisk.log import configure
+    from hccrisk.synth.cohort import generate_cohort
+
+    configure()
+    work = args.keep or Path(tempfile.mkdtemp(prefix="hccrisk_bench_deploy_"))
+    try:
+        cohort, study = work / "cohort", work / "study"
+        if not (cohort / "dicom").exists():
+            generate_cohort(cohort, n_patients=1, seed=args.seed, modality="ceus", size="realistic", workers=1,
+                            progress=False)
+        if not study.exists():
+            make_demo_study(cohort, "SYN0001", study)
+        bundle = args.bundle
+        if not (bundle / "models" / "model.ts").is_file():
+            print(f"{bundle}: no trained model; an untrained seed-0 CEUS-MP stands in (timing only)")
+            bundle = stand_in_bundle(work / "bundle" / "ceus_mp")
+        clips = sorted(p for p in study.glob("*.dcm") if p.name != "roi_sr.dcm")
+        ds = pydicom.dcmread(clips[0], stop_before_pixels=True)
+        size = sum(p.stat().st_size for p in clips) / 2**20
+        print(f"study: {len(clips)} clips, {size:.0f} MiB, {ds.Manufacturer}, {ds.Rows}x{ds.Columns}, "
+              f"{ds.file_meta.TransferSyntaxUID.name}; load average {os.getloadavg()[0]:.1f}")
+        decode_s, frames = plain_decode_s(clips)
+        print(f"full decode (every frame):   {decode_s:7.2f} s ({frames} frames)")
+        start = time.perf_counter()
+        shutil.rmtree(work / "ingest", ignore_errors=True)
+        result = ingest(study, work / "ingest", workers=1, force=True, progress=False)
+        ingest_s = time.perf_counter() - start
+        assert result.n_done == 1, f"ingest failed: see {result.problems_path}"
+        print(f"hccrisk ingest:              {ingest_s:7.2f} s")
+        cold_s, rss_gib, code = run_cold(study, work / "out-cold", bundle)
+        assert code == 0, "the app failed; run it by hand to see why"
+        print(f"app, cold process:           {cold_s:7.2f} s  = {cold_s / ingest_s:.2f} x ingest (target <= 1.5); "
+              f"peak RSS {rss_gib:.2f} GiB (target < 2)")
+        run_study(study, work / "out-warm-0", bundle)  # warm-up: the service's state after its first study
+        start = time.perf_counter()
+        run_study(study, work / "out-warm", bundle)
+        warm_s = time.perf_counter() - start
+        self_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+        print(f"app, warm (service):         {warm_s:7.2f} s  = {warm_s / ingest_s:.2f} x ingest; this process's "
+              f"peak RSS {self_rss:.2f} GiB (includes the decode and ingest above)")
+        outputs = sorted(p.name.split("_")[0] for p in (work / "out-warm").glob("*.dcm"))
+        print(f"results: {', '.join(outputs)}")
+        if args.gpu_case:
+            export_gpu_case(study, bundle, args.gpu_case)
+            size = sum(p.stat().st_size for p in args.gpu_case.rglob("*") if p.is_file()) / 2**20
+            print(f"GPU case written to {args.gpu_case} ({size:.1f} MiB)")
+            print(json.dumps({"cpu_reference": "python3 bench/deploy.py gpu DIR --device cpu"}))
+    finally:
+        if args.keep is None:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,46 @@
+"""The clinical values a report uses: one patient's row of clinical.csv / clinical.json (the columns of
+docs/architecture.md), numbers as float, categories as text, empty cells named as missing."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+from hccrisk.errors import InputError
+from hccrisk.results import codes as rc
+
+#: The clinical.csv columns a report knows (numeric and categorical).
+KNOWN = set(rc.CLINICAL_NUMERIC) | set(rc.CLINICAL_CATEGORICAL)
+
+
+def read_clinical(input_folder: Path, patient_id: str) -> tuple[dict[str, float | str], tuple[str, ...]]:
+    """The patient's clinical values from ``clinical.json`` ({patient_id: {column: value}}) or
+    ``clinical.csv`` (patient_id + columns, empty = missing) in the input folder: (values, missing)."""
+    row: dict | None = None
+    if (input_folder / "clinical.json").is_file():
+        path = input_folder / "clinical.json"
+        try:
+            row = json.loads(path.read_text()).get(patient_id)
+        except (ValueError, AttributeError) as exc:
+            raise InputError(path, f"not a JSON object keyed by patient ID: {exc}") from None
+    elif (input_folder / "clinical.csv").is_file():
+        with open(input_folder / "clinical.csv", newline="") as f:
+            row = next((r for r in csv.DictReader(f) if r.get("patient_id") == patient_id), None)
+    if row is None:
+        return {}, tuple(sorted(KNOWN))
+    values: dict[str, float | str] = {}
+    missing = []
+    for column, value in row.items():
+        if column not in KNOWN:
+            continue
+        if value is None or str(value).strip() == "":
+            missing.append(column)
+        elif column in rc.CLINICAL_NUMERIC:
+            try:
+                values[column] = float(value)
+            except ValueError:
+                raise InputError(f"clinical value {column}", f"{value!r} is not a number") from None
+        else:
+            values[column] = str(value)
+    return values, tuple(missing)
