@@ -27,11 +27,15 @@ from hccrisk.dicom.mr import describe_geometry, read_series
 from hccrisk.errors import InputError, MissingDataError
 from hccrisk.log import get_logger
 from hccrisk.preprocess.mri_register import register_rigid, transform_parameters
-from hccrisk.preprocess.mri_steps import (NORMALISATIONS, body_mask, crop_to_mask, isotropic_grid, n4_correct,
-                                          normalise, resample_onto)
+from hccrisk.preprocess.mri_steps import (NORMALISATIONS, apply_log_bias_field, body_mask, crop_to_mask,
+                                          isotropic_grid, n4_correct_with_field, normalise, resample_onto, same_grid)
 
 PHASES = ("T2", "AP", "PVP", "DP")
 REFERENCE = "AP"
+# The contrast phases of one dynamic run: same sequence, same coil set-up, usually the same grid. Their bias
+# field is the receive coil's, fixed to the scanner rather than to the (breathing) anatomy, so AP's N4 fit
+# is applied to PVP and DP when they lie on AP's grid (one fit instead of three; T2 gets its own).
+DYNAMIC_PHASES = ("AP", "PVP", "DP")
 SPACING_MM = 1.0
 CROP_MARGIN_MM = 10.0
 
@@ -71,10 +75,16 @@ def _series_label(phase: str, files: Sequence[Path]) -> str:
     return f"MRI {phase} series ({len(files)} files in {Path(files[0]).parent})"
 
 
-def _bias_correct(image: sitk.Image, n4: bool) -> tuple[sitk.Image, dict]:
+def _bias_correct(image: sitk.Image, n4: bool,
+                  shared: tuple[sitk.Image, sitk.Image | None, dict] | None = None) -> tuple[sitk.Image, sitk.Image | None, dict]:
+    """(corrected image, log bias field or None, N4 record). ``shared``: (native image, log bias field, record)
+    of the phase whose fit this one may reuse (AP for PVP/DP): reused when both lie on the same grid."""
     if not n4:
-        return sitk.Cast(image, sitk.sitkFloat32), {"applied": False, "reason": "disabled"}
-    return n4_correct(image)
+        return sitk.Cast(image, sitk.sitkFloat32), None, {"applied": False, "reason": "disabled"}
+    if shared is not None and shared[1] is not None and same_grid(image, shared[0]):
+        record = {k: v for k, v in shared[2].items() if k != "shared_from"}
+        return apply_log_bias_field(image, shared[1]), shared[1], {**record, "shared_from": REFERENCE}
+    return n4_correct_with_field(image)
 
 
 def _finish(image_1mm: sitk.Image, normalisation: str, path: Path, mask: sitk.Image | None = None) -> dict:
@@ -121,7 +131,8 @@ def ingest_mri(phase_files: dict[str, Sequence[Path]], out_dir: Path, *, normali
         "hccrisk_version": hccrisk.__version__,
         "reference": REFERENCE,
         "settings": {"spacing_mm": SPACING_MM, "normalisation": normalisation, "n4": n4, "register": register,
-                     "interpolation": "linear", "transform_convention": "ITK: maps AP points to phase points"},
+                     "interpolation": "linear", "transform_convention": "ITK: maps AP points to phase points",
+                     "n4_shared": "AP's bias field reused for PVP/DP on AP's native grid"},
         "phases": {},
         "missing": [],
         "problems": [],
@@ -132,7 +143,8 @@ def ingest_mri(phase_files: dict[str, Sequence[Path]], out_dir: Path, *, normali
     ap_native = _read_volume(REFERENCE, phase_files[REFERENCE])
     t_read = time.perf_counter()
     (folder / "transforms").mkdir(parents=True, exist_ok=True)  # only once AP is known to be readable
-    ap_corrected, ap_n4 = _bias_correct(ap_native, n4)
+    ap_corrected, ap_log_bias, ap_n4 = _bias_correct(ap_native, n4)
+    ap_field = (ap_native, ap_log_bias, ap_n4)
     t_n4 = time.perf_counter()
     full_grid = isotropic_grid(ap_native, SPACING_MM)
     ap_full = resample_onto(ap_corrected, full_grid)
@@ -164,8 +176,9 @@ def ingest_mri(phase_files: dict[str, Sequence[Path]], out_dir: Path, *, normali
             summary["phases"][phase] = {"status": "missing"}
             continue
         try:
-            summary["phases"][phase] = _ingest_phase(phase, files, out_dir, grid, ap_1mm,
-                                                     normalisation=normalisation, n4=n4, register=register)
+            summary["phases"][phase] = _ingest_phase(
+                phase, files, out_dir, grid, ap_1mm, normalisation=normalisation, n4=n4, register=register,
+                shared_field=ap_field if phase in DYNAMIC_PHASES else None)
         except InputError as exc:
             # No paths in the log line: they may hold the patient ID (the summary keeps the details).
             log.warning("MRI %s series not ingested (bad series; see the summary's problems)", phase)
@@ -182,11 +195,12 @@ def ingest_mri(phase_files: dict[str, Sequence[Path]], out_dir: Path, *, normali
 
 
 def _ingest_phase(phase: str, files: Sequence[Path], out_dir: Path, grid: sitk.Image, ap_1mm: sitk.Image,
-                  *, normalisation: str, n4: bool, register: bool) -> dict:
+                  *, normalisation: str, n4: bool, register: bool,
+                  shared_field: tuple[sitk.Image, sitk.Image | None, dict] | None = None) -> dict:
     t0 = time.perf_counter()
     native = _read_volume(phase, files)
     t_read = time.perf_counter()
-    corrected, n4_info = _bias_correct(native, n4)
+    corrected, _, n4_info = _bias_correct(native, n4, shared_field)
     t_n4 = time.perf_counter()
     if register:
         # No metric mask: the body-air boundary is the strongest common edge of two phases; a body mask

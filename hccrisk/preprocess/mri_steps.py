@@ -65,12 +65,21 @@ def n4_correct(image: sitk.Image, mask: sitk.Image | None = None,
         (corrected float32 image on the input grid, info) where info holds the shrink factors and the
         range of the multiplicative bias field inside the mask (``bias_min``, ``bias_max``).
     """
+    corrected, _, info = n4_correct_with_field(image, mask, iterations)
+    return corrected, info
+
+
+def n4_correct_with_field(image: sitk.Image, mask: sitk.Image | None = None,
+                          iterations: tuple[int, ...] = N4_ITERATIONS) -> tuple[sitk.Image, sitk.Image | None, dict]:
+    """`n4_correct`, also returning the fitted log bias field (float32, on the image's grid; None when the
+    mask was too small to fit one), so that series acquired with the same coil set-up can share it
+    (`apply_log_bias_field`)."""
     img = sitk.Cast(image, sitk.sitkFloat32)
     mask = body_mask(img) if mask is None else sitk.Cast(mask, sitk.sitkUInt8)
     arr = sitk.GetArrayViewFromImage(img)
     marr = sitk.GetArrayViewFromImage(mask).astype(bool)
     if marr.sum() < 64:
-        return img, {"applied": False, "reason": "body mask too small to fit a bias field"}
+        return img, None, {"applied": False, "reason": "body mask too small to fit a bias field"}
     # N4 works on log intensities: shift so the masked voxels are positive (a shift of 0 for MR magnitude).
     shift = float(max(0.0, 1.0 - arr[marr].min()))
     fit_input = img + shift if shift else img
@@ -80,18 +89,34 @@ def n4_correct(image: sitk.Image, mask: sitk.Image | None = None,
     n4 = sitk.N4BiasFieldCorrectionImageFilter()
     n4.SetMaximumNumberOfIterations(list(iterations))
     n4.Execute(small, small_mask)
-    log_bias = n4.GetLogBiasFieldAsImage(fit_input)
+    log_bias = sitk.Cast(n4.GetLogBiasFieldAsImage(fit_input), sitk.sitkFloat32)
     corrected = sitk.Cast(fit_input / sitk.Exp(log_bias), sitk.sitkFloat32)
     if shift:
         corrected = corrected - shift
     bias = np.exp(sitk.GetArrayViewFromImage(log_bias)[marr])
-    return corrected, {
+    return corrected, log_bias, {
         "applied": True,
         "shrink": shrink,
         "iterations": list(iterations),
         "bias_min": float(bias.min()),
         "bias_max": float(bias.max()),
     }
+
+
+def same_grid(a: sitk.Image, b: sitk.Image, tolerance_mm: float = 1e-3) -> bool:
+    """Whether two images have the same voxel grid (size, spacing, origin within `tolerance_mm`, direction)."""
+    return (a.GetSize() == b.GetSize()
+            and np.allclose(a.GetSpacing(), b.GetSpacing(), atol=tolerance_mm, rtol=0)
+            and np.allclose(a.GetOrigin(), b.GetOrigin(), atol=tolerance_mm, rtol=0)
+            and np.allclose(a.GetDirection(), b.GetDirection(), atol=1e-6, rtol=0))
+
+
+def apply_log_bias_field(image: sitk.Image, log_bias: sitk.Image) -> sitk.Image:
+    """Divide ``image`` by ``exp(log_bias)`` (both on the same grid): a bias field fitted on another series
+    of the same coil set-up (the receive field is fixed to the coil, not to the moving anatomy)."""
+    if not same_grid(image, log_bias):
+        raise ValueError("the bias field lies on another grid than the image")
+    return sitk.Cast(sitk.Cast(image, sitk.sitkFloat32) / sitk.Exp(log_bias), sitk.sitkFloat32)
 
 
 def isotropic_grid(image: sitk.Image, spacing_mm: float = 1.0) -> sitk.Image:
