@@ -125,7 +125,7 @@ def ingest_mri(phase_files: dict[str, Sequence[Path]], out_dir: Path, *, normali
     if not phase_files.get(REFERENCE):
         raise MissingDataError(out_dir, "no AP (arterial phase) MRI series: AP is the registration "
                                "reference, so the MRI of this patient cannot be ingested")
-    t_start = time.perf_counter()
+    t_start, cpu_start = time.perf_counter(), time.process_time()
     folder = mri_dir(out_dir)
     summary: dict = {
         "hccrisk_version": hccrisk.__version__,
@@ -189,7 +189,9 @@ def ingest_mri(phase_files: dict[str, Sequence[Path]], out_dir: Path, *, normali
     for phase in summary["missing"]:  # a re-run must not leave an earlier run's volume beside this summary
         (folder / f"{phase}.nii.gz").unlink(missing_ok=True)
         transform_path(out_dir, phase).unlink(missing_ok=True)
-    summary["timings_s"] = {"total": round(time.perf_counter() - t_start, 3)}
+    # wall and CPU (this process, all its threads): on a shared machine the wall time says little
+    summary["timings_s"] = {"total": round(time.perf_counter() - t_start, 3),
+                            "cpu": round(time.process_time() - cpu_start, 3)}
     (folder / "mri.json").write_text(json.dumps(summary, indent=2))
     return summary
 
