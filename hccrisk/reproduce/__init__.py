@@ -14,7 +14,8 @@ from hccrisk.errors import InputError
 
 #: Paper key -> module implementing it.
 PAPERS = {"zhao2024": "hccrisk.reproduce.zhao2024", "liu2025": "hccrisk.reproduce.liu2025",
-          "liu2020": "hccrisk.reproduce.liu2020", "huang2022": "hccrisk.reproduce.huang2022"}
+          "liu2020": "hccrisk.reproduce.liu2020", "huang2022": "hccrisk.reproduce.huang2022",
+          "chen2025": "hccrisk.reproduce.chen2025"}
 
 
 def runner(paper: str) -> Callable[..., Path]:
