@@ -103,7 +103,8 @@ def export_gpu_case(study: Path, bundle: Path, folder: Path) -> None:
     for path in [*clips, study / "roi_sr.dcm"]:  # headers only: the writers copy attributes, not pixels
         ds = pydicom.dcmread(path, stop_before_pixels=True)
         ds.save_as(folder / "sources" / path.name, enforce_file_format=True)
-    shutil.copytree(bundle, folder / "bundle", ignore=shutil.ignore_patterns("training", "*.csv", "eval"))
+    shutil.copytree(bundle, folder / "bundle", ignore=shutil.ignore_patterns("training", "*.csv", "eval"),
+                    ignore_dangling_symlinks=True)
     shutil.copy(study / "clinical.csv", folder / "clinical.csv")
 
 
@@ -119,7 +120,12 @@ def gpu_part(case: Path, device: str, repeats: int) -> None:
     from hccrisk.roi.cine import load_cine
     from operators.inference_core import bundle_inputs, imaging_signature, key_frame_heatmaps
 
-    bundle, patient_dir = case / "bundle", case / "ceus"
+    bundle, out = case / "bundle", Path(tempfile.mkdtemp(prefix="hccrisk-gpu-"))
+    patient_dir = out / "ceus"  # uncompressed, as the app's scratch timeline (the carried copy is compressed)
+    shutil.copytree(case / "ceus", patient_dir)
+    with np.load(patient_dir / "ceus.npz", allow_pickle=False) as z:
+        arrays = dict(z)
+    np.savez(patient_dir / "ceus.npz", **arrays)
     boxes = np.load(case / "boxes.npy")
     phases, version = bundle_inputs(bundle)
     cine = load_cine(patient_dir)
@@ -130,7 +136,6 @@ def gpu_part(case: Path, device: str, repeats: int) -> None:
     patient = str(pydicom.dcmread(case / "sources" / "roi_sr.dcm", stop_before_pixels=True).PatientID)
     clinical, missing = read_clinical(case, patient)
     nomogram = read_nomogram_file(bundle / "nomogram.json") if (bundle / "nomogram.json").is_file() else None
-    out = Path(tempfile.mkdtemp(prefix="hccrisk-gpu-"))
 
     def sync() -> None:
         if device.startswith("cuda"):

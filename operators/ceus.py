@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from pathlib import Path
 
 import numpy as np
@@ -12,13 +13,29 @@ from operators._case import CaseStepOperator
 
 from hccrisk.errors import InputError
 from hccrisk.preprocess.ceus import ingest_ceus
-from hccrisk.roi.box import stored_to_array
+from hccrisk.roi.box import CeusBox, stored_to_array
 from hccrisk.roi.cine import load_cine
-from hccrisk.roi.sr import read_box_sr
+from hccrisk.roi.sr import read_box_sr, read_box_sr_margin
 from hccrisk.roi.tracking import track_box
 
 log = logging.getLogger(__name__)
 MARGIN_MM = 5.0  # liver margin around the tumour box (bundles/ceus_mp: margin_mm)
+
+
+def without_margin(box: CeusBox, margin_mm: float | None, spacing_mm, shape: tuple[int, int]) -> CeusBox:
+    """The tumour box of a box SR that records a liver margin (MONAI Label, ``hccrisk roi track --sr``
+    write the margined box): ``ceil(margin / pixel size)`` pixels off each side, as
+    ``hccrisk.roi.io`` reads such SRs; a side on the region's edge was clipped there and is kept.
+    ``box`` in contrast-array pixels, ``shape`` (H, W) of the array, ``spacing_mm`` (row, column)."""
+    if not margin_mm:
+        return box
+    my, mx = (math.ceil(margin_mm / float(s) - 1e-9) for s in spacing_mm)
+    h, w = shape
+    x0 = box.x0 if box.x0 <= 0 else box.x0 + mx
+    y0 = box.y0 if box.y0 <= 0 else box.y0 + my
+    x1 = box.x1 if box.x1 >= w else box.x1 - mx
+    y1 = box.y1 if box.y1 >= h else box.y1 - my
+    return CeusBox(x0, y0, max(x1, x0 + 1), max(y1, y0 + 1), box.frame)
 
 
 class CeusTimelineOperator(Operator):
@@ -62,7 +79,8 @@ class CeusRoiOperator(CaseStepOperator):
         hits = np.flatnonzero((cine.source_sop == sop) & (cine.source_frame == stored.frame) & cine.valid)
         if hits.size == 0:
             raise InputError(roi_file, f"the box's frame {stored.frame + 1} of {sop} is not on the 2 fps timeline")
-        anchor = stored_to_array(stored, cine.region_origin)
+        anchor = without_margin(stored_to_array(stored, cine.region_origin), read_box_sr_margin(roi_file),
+                                cine.spacing_mm, cine.shape)
         track = track_box(cine, anchor, anchor_index=int(hits[0]))
         log.info("ROI from %s, tracked over %d samples", Path(roi_file).name, len(cine.times))
         return {"roi_file": Path(roi_file),
