@@ -3,39 +3,23 @@
 from __future__ import annotations
 
 import logging
-import math
 from pathlib import Path
 
 import numpy as np
 from monai.deploy.core import Fragment, Operator, OperatorSpec
 
 from operators._case import CaseStepOperator
+from operators.roi_core import without_margin
 
 from hccrisk.errors import InputError
 from hccrisk.preprocess.ceus import ingest_ceus
-from hccrisk.roi.box import CeusBox, stored_to_array
+from hccrisk.roi.box import stored_to_array
 from hccrisk.roi.cine import load_cine
 from hccrisk.roi.sr import read_box_sr, read_box_sr_margin
 from hccrisk.roi.tracking import track_box
 
 log = logging.getLogger(__name__)
 MARGIN_MM = 5.0  # liver margin around the tumour box (bundles/ceus_mp: margin_mm)
-
-
-def without_margin(box: CeusBox, margin_mm: float | None, spacing_mm, shape: tuple[int, int]) -> CeusBox:
-    """The tumour box of a box SR that records a liver margin (MONAI Label, ``hccrisk roi track --sr``
-    write the margined box): ``ceil(margin / pixel size)`` pixels off each side, as
-    ``hccrisk.roi.io`` reads such SRs; a side on the region's edge was clipped there and is kept.
-    ``box`` in contrast-array pixels, ``shape`` (H, W) of the array, ``spacing_mm`` (row, column)."""
-    if not margin_mm:
-        return box
-    my, mx = (math.ceil(margin_mm / float(s) - 1e-9) for s in spacing_mm)
-    h, w = shape
-    x0 = box.x0 if box.x0 <= 0 else box.x0 + mx
-    y0 = box.y0 if box.y0 <= 0 else box.y0 + my
-    x1 = box.x1 if box.x1 >= w else box.x1 - mx
-    y1 = box.y1 if box.y1 >= h else box.y1 - my
-    return CeusBox(x0, y0, max(x1, x0 + 1), max(y1, y0 + 1), box.frame)
 
 
 class CeusTimelineOperator(Operator):
