@@ -141,19 +141,14 @@ def fit_os_models(data: pd.DataFrame, features: pd.DataFrame, clinical: pd.DataF
     dlr = pd.Series(features[kept].to_numpy(float) @ l1.table.loc[kept, "coef"].to_numpy(), index=features.index,
                     name="dlr_os")
     table = pd.concat([data[list(OS)].astype(float), clinical, dlr], axis=1)
-    candidates = list(clinical.columns) + ["dlr_os"]
-    try:
-        selection = stats.univariate_then_multivariable_cox(table.loc[train], *OS, candidates, p_enter=0.05,
-                                                             p_keep=0.05, method="stepwise")
-    except HccriskError as exc:  # e.g. a DLR score that orders the training deaths perfectly (no finite HR)
-        notes.append(f"Stepwise Cox with the DLR score failed ({exc}); clinical variables selected without it.")
-        selection = stats.univariate_then_multivariable_cox(table.loc[train], *OS, list(clinical.columns),
-                                                             p_enter=0.05, p_keep=0.05, method="stepwise")
-    clin_sel = [c for c in selection.selected if c != "dlr_os"]
+    clinical_ok = _fittable(table.loc[train], list(clinical.columns), notes)
+    candidates = clinical_ok + ["dlr_os"]
+    selection = _stepwise(table.loc[train], candidates, notes)
+    univariate = selection.univariate if selection is not None else pd.DataFrame()
+    clin_sel = [c for c in selection.selected if c != "dlr_os"] if selection is not None else []
     if not clin_sel:  # the DLR score took every clinical variable's place: a clinical model of their own
-        alone = stats.univariate_then_multivariable_cox(table.loc[train], *OS, list(clinical.columns), p_enter=0.05,
-                                                         p_keep=0.05, method="stepwise")
-        clin_sel = list(alone.selected)
+        alone = _stepwise(table.loc[train], clinical_ok, notes)
+        clin_sel = list(alone.selected) if alone is not None else []
         if clin_sel:
             notes.append("No clinical variable stayed significant beside the DLR score; the clinical model uses the "
                          f"clinical variables selected without it ({', '.join(clin_sel)}).")
@@ -174,8 +169,37 @@ def fit_os_models(data: pd.DataFrame, features: pd.DataFrame, clinical: pd.DataF
         survival[name] = pd.DataFrame(predicted_survival_curve(fit, table, np.array(CALIBRATION_MONTHS), t_tr, e_tr),
                                       index=table.index, columns=list(CALIBRATION_MONTHS))
     uni_table = uni.to_frame().assign(kept=lambda d: d.c_index > C_THRESHOLD).reset_index(names="feature")
-    return SurvivalModels(uni_table, cv, coefs.rename(columns={"covariate": "feature"}), selection.univariate.reset_index(),
+    return SurvivalModels(uni_table, cv, coefs.rename(columns={"covariate": "feature"}), univariate.reset_index(),
                           models["Clinical + DLR"].table.reset_index(), clin_sel, scores, survival, models, notes)
+
+
+def _stepwise(table: pd.DataFrame, candidates: list[str], notes: list[str]) -> Any:
+    """``univariate_then_multivariable_cox`` (P < 0.05 in, P > 0.05 out), or None with a note when a step has
+    no finite estimate (e.g. a combination that orders the training deaths perfectly)."""
+    from hccrisk import stats
+
+    try:
+        with np.errstate(all="ignore"):
+            return stats.univariate_then_multivariable_cox(table, *OS, candidates, p_enter=0.05, p_keep=0.05,
+                                                            method="stepwise")
+    except (HccriskError, np.linalg.LinAlgError) as exc:
+        notes.append(f"Stepwise Cox selection among {len(candidates)} candidates failed ({exc}).")
+        return None
+
+
+def _fittable(table: pd.DataFrame, candidates: list[str], notes: list[str]) -> list[str]:
+    """The candidates whose univariate Cox model has a finite estimate (a category without deaths has none)."""
+    from hccrisk import stats
+
+    ok = []
+    for c in candidates:
+        try:
+            with np.errstate(all="ignore"):
+                stats.cox_fit(table, *OS, [c])
+            ok.append(c)
+        except (HccriskError, np.linalg.LinAlgError) as exc:
+            notes.append(f"{c} left out of the OS candidates: its univariate Cox model has no finite estimate ({exc}).")
+    return ok
 
 
 def _km_at(time: np.ndarray, event: np.ndarray, times: Sequence[float]) -> np.ndarray:
