@@ -16,8 +16,9 @@ and in one run times:
 
 Without a trained model in ``--bundle`` an untrained seed-0 CEUS-MP network stands in (the timing does not
 depend on the weights). ``--gpu-case DIR`` also writes what the second form needs (the 2 fps timeline,
-the tracked boxes, header-only copies of the source files, the bundle), so the model + Grad-CAM + SR/SC
-part can be timed on a GPU machine that has torch but neither the SDK nor holoscan.
+the tracked boxes, header-only copies of the source files, the bundle), so the per-study work after the
+timeline (ROI tracking on the CPU, then model + Grad-CAM on the device, nomogram, SR and SC writing) can
+be timed on a GPU machine that has torch but neither the SDK nor holoscan.
 """
 
 from __future__ import annotations
@@ -86,7 +87,7 @@ def export_gpu_case(study: Path, bundle: Path, folder: Path) -> None:
     from hccrisk.preprocess.ceus import ingest_ceus
     from hccrisk.roi.box import stored_to_array
     from hccrisk.roi.cine import load_cine
-    from hccrisk.roi.sr import read_box_sr
+    from hccrisk.roi.sr import read_box_sr, read_box_sr_margin
     from hccrisk.roi.tracking import track_box
 
     clips = sorted(p for p in study.glob("*.dcm") if p.name != "roi_sr.dcm")
@@ -141,12 +142,26 @@ def gpu_part(case: Path, device: str, repeats: int) -> None:
         if device.startswith("cuda"):
             torch.cuda.synchronize()
 
+    from hccrisk.roi.box import stored_to_array
+    from hccrisk.roi.sr import read_box_sr, read_box_sr_margin
+    from hccrisk.roi.tracking import track_box
+    from operators.roi_core import without_margin
+
+    (stored, sop), = read_box_sr(case / "sources" / "roi_sr.dcm")
+    margin = read_box_sr_margin(case / "sources" / "roi_sr.dcm")
+    anchor_index = int(np.flatnonzero((cine.source_sop == sop) & (cine.source_frame == stored.frame))[0])
+
     def one_study() -> dict[str, float]:
         t = {}
         start = time.perf_counter()
+        anchor = without_margin(stored_to_array(stored, cine.region_origin), margin, cine.spacing_mm, cine.shape)
+        tracked = track_box(load_cine(patient_dir), anchor, anchor_index=anchor_index).expanded(5.0).astype(float)
+        assert np.array_equal(tracked, boxes)  # the same boxes as the app's
+        t["ROI tracking (CPU)"] = time.perf_counter() - start
+        mark = time.perf_counter()
         signature, x = imaging_signature(bundle, patient_dir, boxes, phases, device)
         sync()
-        t["samples + model"] = time.perf_counter() - start
+        t["samples + model"] = time.perf_counter() - mark
         mark = time.perf_counter()
         heatmaps = key_frame_heatmaps(bundle, patient_dir, x, phases, device)
         sync()
