@@ -89,6 +89,7 @@ def export_gpu_case(study: Path, bundle: Path, folder: Path) -> None:
     from hccrisk.roi.cine import load_cine
     from hccrisk.roi.sr import read_box_sr, read_box_sr_margin
     from hccrisk.roi.tracking import track_box
+    from operators.roi_core import without_margin
 
     clips = sorted(p for p in study.glob("*.dcm") if p.name != "roi_sr.dcm")
     ingest_ceus(clips, folder / "ceus")
@@ -98,7 +99,9 @@ def export_gpu_case(study: Path, bundle: Path, folder: Path) -> None:
     cine = load_cine(folder / "ceus")
     (stored, sop), = read_box_sr(study / "roi_sr.dcm")
     anchor = int(np.flatnonzero((cine.source_sop == sop) & (cine.source_frame == stored.frame))[0])
-    boxes = track_box(cine, stored_to_array(stored, cine.region_origin), anchor_index=anchor).expanded(5.0)
+    box = without_margin(stored_to_array(stored, cine.region_origin), read_box_sr_margin(study / "roi_sr.dcm"),
+                         cine.spacing_mm, cine.shape)  # as the app's ROI step
+    boxes = track_box(cine, box, anchor_index=anchor).expanded(5.0)
     np.save(folder / "boxes.npy", boxes.astype(float))
     (folder / "sources").mkdir()
     for path in [*clips, study / "roi_sr.dcm"]:  # headers only: the writers copy attributes, not pixels
