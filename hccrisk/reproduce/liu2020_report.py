@@ -89,7 +89,7 @@ def _arm_sections(report: Report, result: Any, t: str) -> None:
                  caption="Nomogram with and without the signature: C-index, Hosmer-Lemeshow test of 2-year PFS "
                  "(10 groups; patients censored before 2 years without progression are left out)")
     known = pts[pts.pfs_time >= 24].index.union(pts[(pts.pfs_event == 1) & (pts.pfs_time < 24)].index)
-    d = pts.loc[known]
+    d = pts.loc[known].sort_values("cohort", kind="stable")  # training panel first
     cohorts = d.cohort.str.capitalize().to_numpy()
     pfs_free = (d.pfs_time >= 24).astype(int).to_numpy()
     pairs = {"Nomogram": (pfs_free, d[f"pfs2y_{t}"].to_numpy())}
@@ -164,6 +164,10 @@ def write_liu2020_report(result: Any, out_dir: str | Path, cohort_dir: str | Pat
                  "on the other), Mann-Whitney test of the swapped model's hazards between its groups, and the "
                  "candidates' 2-year PFS from both nomograms (paired t test); 'should swap' = higher PFS on the other")
     for t, other in (("RFA", "SR"), ("SR", "RFA")):
+        if not (pts[pts.treatment == t].swap_candidate == 1).any():
+            report.paragraph(f"No {t} patient was high-risk under R-{t} and low-risk under R-{other}: no swap "
+                             f"candidate, no paired comparison.")
+            continue
         fig, numbers = swap_pfs_figure(pts, t, other)
         report.figure(f"swap_pfs_{t.lower()}", fig, numbers,
                       caption=f"Predicted 2-year PFS of the {t} swap candidates under both nomograms.")
