@@ -38,12 +38,45 @@ _GEOMETRY_TOLERANCE = 1e-4  # relative to the voxel size for origin and spacing;
 
 
 @functools.lru_cache(maxsize=8)
-def _extractor(path: Path, sha: str) -> featureextractor.RadiomicsFeatureExtractor:
+def _extractor(path: Path, sha: str, normalised_here: bool = False) -> featureextractor.RadiomicsFeatureExtractor:
     # constructing validates the file against pyradiomics' schema; keyed on content so edits are picked up
     try:
-        return featureextractor.RadiomicsFeatureExtractor(str(path))
+        extractor = featureextractor.RadiomicsFeatureExtractor(str(path))
     except Exception as exc:  # pykwalify's SchemaError and friends
         raise InputError(path, f"pyradiomics rejects this parameter file: {exc}") from None
+    if normalised_here:  # _pre_crop did pyradiomics' normalisation already, on the whole image
+        extractor.settings["normalize"] = False
+    return extractor
+
+
+def _can_pre_crop(settings: dict) -> bool:
+    """Whether `_pre_crop` gives exactly pyradiomics' own result: preCrop without resampling or outlier removal
+    (both would need the whole image), for a 3D segment-based extraction."""
+    return bool(settings.get("preCrop")) and not settings.get("resampledPixelSpacing") \
+        and settings.get("removeOutliers") is None and not settings.get("force2D")
+
+
+def _pre_crop(image: sitk.Image, mask: sitk.Image, label: int, settings: dict) -> tuple[sitk.Image, sitk.Image]:
+    """What pyradiomics does before its filters, done once here with the bounding box already at hand:
+    normalise over the WHOLE image (``normalize``: sitk.Normalize x normalizeScale, as pyradiomics'
+    normalizeImage), then crop image and mask to the label's bounding box + ``padDistance`` voxels.
+
+    pyradiomics would otherwise run label statistics over the whole 1 mm volume (millions of voxels) to find
+    a box of a few thousand; given the cropped pair it finds the same box and crops nothing more, so the
+    features are identical (tests/radiomics/test_extraction.py checks this against pyradiomics' own path).
+    """
+    if settings.get("normalize"):
+        image = sitk.Normalize(image)
+        image *= settings.get("normalizeScale", 1)
+    inside = np.argwhere(sitk.GetArrayViewFromImage(mask) == label)[:, ::-1]  # (x, y, z) voxel indices
+    pad = int(settings.get("padDistance", 0))
+    size = np.asarray(mask.GetSize())
+    lower = np.maximum(inside.min(axis=0) - pad, 0)
+    upper = np.maximum(size - inside.max(axis=0) - pad - 1, 0)
+    crop = sitk.CropImageFilter()
+    crop.SetLowerBoundaryCropSize(lower.tolist())
+    crop.SetUpperBoundaryCropSize(upper.tolist())
+    return crop.Execute(image), crop.Execute(mask)
 
 
 class _ListHandler(logging.Handler):
@@ -156,6 +189,7 @@ def extract(
     label: int = 1,
     name: str = "image",
     log_as: str | None = None,
+    pre_crop: bool = True,
 ) -> pd.Series:
     """Radiomics features of ``image`` inside ``mask == label``, as pyradiomics computes them with ``params``.
 
@@ -167,6 +201,8 @@ def extract(
         label: mask value of the region.
         name: how error messages name this case (a case id and phase, a file path).
         log_as: how log lines name it (default ``name``); pass a pseudonym when ``name`` holds a patient ID.
+        pre_crop: with a ``preCrop`` parameter file, normalise and crop here (`_pre_crop`, same values, less
+            work on large images); False leaves all of it to pyradiomics.
 
     Returns:
         float Series: pyradiomics feature name (``original_firstorder_Mean``, ``wavelet-LLH_glcm_Idmn``...) ->
@@ -188,7 +224,11 @@ def extract(
     mask = _check_contents(image, mask, label, name)
     image = _as_float(image)
 
-    extractor = _extractor(path, sha)
+    settings = content.get("setting") or {}
+    pre_crop = pre_crop and _can_pre_crop(settings)
+    if pre_crop:
+        image, mask = _pre_crop(image, mask, label, settings)
+    extractor = _extractor(path, sha, normalised_here=pre_crop and bool(settings.get("normalize")))
     with _pyradiomics_warnings() as warnings:
         try:
             result = extractor.execute(image, mask, label=label)
