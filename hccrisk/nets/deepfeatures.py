@@ -41,16 +41,19 @@ TRAIN_CONFIG = TrainConfig(epochs=4, batch_size=16, lr=0.01, momentum=0.9, miles
 
 
 def liver_slices(volumes: Mapping[str, sitk.Image | str | Path], livers: Mapping[str, sitk.Image | str | Path],
-                 reference: str = "AP", n: int = SLICES, size: int = SIZE) -> np.ndarray:
+                 reference: str | None = "AP", n: int = SLICES, size: int = SIZE) -> np.ndarray:
     """One patient's network input: (len(volumes), n, size, size) float32, liver only.
 
     Args:
         volumes: sequence -> ingested volume (image or ``mri/<seq>.nii.gz``), all on the ingested grid.
         livers: sequence -> liver mask on the same grid (``work/masks/.../<seq>_liver.nii.gz``); each
-            sequence is masked with its own, the slices and crop come from ``livers[reference]``.
+            sequence is masked with its own, the slices and crop come from ``livers[reference]`` (the
+            first sequence when ``reference`` is None or not among ``volumes``).
     """
     from hccrisk.roi.mri import read_mask, tumour_slices
 
+    if reference is None or reference not in volumes:
+        reference = next(iter(volumes))
     missing = [s for s in volumes if s not in livers]
     if missing or reference not in livers:
         raise InputError("liver masks", f"missing for {missing or [reference]}")

@@ -297,17 +297,17 @@ def _densenet(inputs: dict[str, np.ndarray], labels: pd.Series, work: Path, seed
 
 
 def liver_features(paths: RunPaths, ids: list[str], workers: int | None = None,
-                   spacing_mm: float = RADIOMICS_SPACING_MM, size: int = SIZE
+                   spacing_mm: float = RADIOMICS_SPACING_MM, size: int = SIZE, sequences: tuple[str, ...] = SEQUENCES,
                    ) -> tuple[pd.DataFrame, dict[str, np.ndarray], pd.DataFrame, Path]:
     """Observer 1's liver masks on the ingested grid (kept in ``work/masks``), whole-liver radiomics of the
-    four sequences (cached in ``work/radiomics-cache``) and the network inputs (cached in ``work/dl-inputs``)
+    ``sequences`` (cached in ``work/radiomics-cache``) and the network inputs (cached in ``work/dl-inputs``)
     of the patients ``ids``. Returns (radiomics, {patient: liver slices}, failures, parameter file)."""
     from hccrisk.nets.deepfeatures import load_liver_inputs
 
-    masks, fail = ingested_tumour_masks(paths, ids, "observer1", SEQUENCES, roi="liver")
+    masks, fail = ingested_tumour_masks(paths, ids, "observer1", sequences, roi="liver")
     params = radiomics_params(paths.work, spacing_mm)
     radiomics, rad_fail = extract_phase_features(paths, masks, str(params), workers)
-    inputs, dl_fail = load_liver_inputs(paths.ingest, masks, paths.work / "dl-inputs", SEQUENCES, size)
+    inputs, dl_fail = load_liver_inputs(paths.ingest, masks, paths.work / "dl-inputs", sequences, size)
     failures = pd.concat([pd.DataFrame(fail), rad_fail.assign(observer="observer1"), pd.DataFrame(dl_fail)],
                          ignore_index=True)
     return radiomics, inputs, failures, params
@@ -315,7 +315,7 @@ def liver_features(paths: RunPaths, ids: list[str], workers: int | None = None,
 
 def deep_features(inputs: dict[str, np.ndarray], labels: pd.Series, train: list[str], work: Path, seed: int = 0,
                   epochs: int = TRAIN_CONFIG.epochs, weights: str | Path | None = None,
-                  threads: int = 1) -> tuple[pd.DataFrame, dict]:
+                  threads: int = 1, sequences: tuple[str, ...] = SEQUENCES) -> tuple[pd.DataFrame, dict]:
     """The DenseNet trained on the ``train`` patients' inputs with their ``labels`` (cached in
     ``work/densenet/``; ``epochs=0``: the user's ``weights`` as given), then the deep features of every
     patient of ``inputs``. Returns (``deep_feature_table``, training summary)."""
@@ -327,7 +327,7 @@ def deep_features(inputs: dict[str, np.ndarray], labels: pd.Series, train: list[
     if epochs == 0 and weights is None:
         raise InputError("DenseNet", "epochs=0 needs user-supplied weights (densenet_weights)")
     net, summary = _densenet(train_inputs, labels, work, seed, epochs, weights, threads)
-    return deep_feature_table(net, inputs, SEQUENCES), summary
+    return deep_feature_table(net, inputs, sequences), summary
 
 
 def features_for(cohort_dir: str | Path, out_dir: str | Path, ingest_dir: str | Path | None = None,
