@@ -21,10 +21,9 @@ from hccrisk.log import configure
 from operators import (BundleInferenceOperator, CeusRoiOperator, CeusSeriesSelectorOperator, CeusTimelineOperator,
                        ClinicalValuesOperator, HeatmapWriterOperator, NomogramOperator, RiskReportWriterOperator,
                        StudyLoaderOperator)
-from operators.inference import MissingBundleError
+from operators.inference_core import check_bundle
 
-REPO = Path(__file__).resolve().parent.parent
-DEFAULT_BUNDLE = REPO / "bundles" / "ceus_mp"
+from deploy import DEFAULT_BUNDLE
 
 
 class HccRiskApp(Application):
@@ -44,11 +43,7 @@ class HccRiskApp(Application):
         context = Application.init_app_context(self.argv)
         input_folder, output_folder = Path(context.input_path), Path(context.output_path)
         bundle = self.bundle
-        if not (bundle / "models" / "model.ts").is_file():  # fail before the study is read, not after
-            raise MissingBundleError(
-                f"{bundle / 'models' / 'model.ts'}: the model bundle has no TorchScript model, so inference "
-                f"cannot run and no SR is written. Train and export it (`hccrisk train ceus`, issue 6) or "
-                f"point HCCRISK_BUNDLE at a bundle folder with models/model.ts.")
+        check_bundle(bundle)  # fail before the study is read, not after
         output_folder.mkdir(parents=True, exist_ok=True)
         # The 2 fps timeline is an intermediate: it lives in a scratch folder, not among the results.
         self.work_folder = Path(tempfile.mkdtemp(prefix="hccrisk-deploy-"))

@@ -40,6 +40,8 @@ from hccrisk.pacs.orthanc_rest import OrthancRest
 from hccrisk.pacs.scp import ReceivedStudy, StorageSCP
 from hccrisk.results import is_result_series
 
+from deploy import DEFAULT_BUNDLE
+
 log = get_logger("deploy.service")
 
 
@@ -90,8 +92,6 @@ class StudyService:
     """Receive, analyse and store back, one study at a time; :meth:`serve` runs until :meth:`stop`."""
 
     def __init__(self, config: ServiceConfig):
-        from deploy.app import DEFAULT_BUNDLE
-
         self.config = config
         self.work = Path(config.work)
         self.bundle = Path(config.bundle or os.environ.get("HCCRISK_BUNDLE", DEFAULT_BUNDLE))
@@ -100,9 +100,9 @@ class StudyService:
             raise InputError("--store-to", "no PACS to store the results in (give --store-to or --orthanc)")
         for address in self.store_to:
             parse_address(address)  # a malformed address fails at start, not after the first study
-        if not (self.bundle / "models" / "model.ts").is_file():
-            raise InputError(self.bundle / "models" / "model.ts", "the model bundle has no TorchScript model "
-                             "(train and export it with `hccrisk train ceus`, or give --bundle)")
+        from operators.inference_core import check_bundle
+
+        check_bundle(self.bundle)  # at start, not at the first study
         self.outbox = Outbox(self.work / "outbox", config.retry)
         self.state_path = self.work / "state.json"
         self.state = json.loads(self.state_path.read_text()) if self.state_path.is_file() else {"since": None, "done": {}}
@@ -116,7 +116,7 @@ class StudyService:
     # -- life cycle ---------------------------------------------------------------------------------
     def serve(self) -> None:
         """Run until :meth:`stop` (SIGTERM / SIGINT in :func:`main`)."""
-        from deploy.app import HccRiskApp  # noqa: F401 - import the SDK now, not inside the first study
+        import deploy.app  # noqa: F401 - import the SDK now, not inside the first study
 
         for folder in ("inbox", "results", "failed"):
             (self.work / folder).mkdir(parents=True, exist_ok=True)

@@ -18,15 +18,10 @@ import torch
 from monai.deploy.core import Fragment
 
 from operators._case import CaseStepOperator
-from operators.inference_core import bundle_inputs, imaging_signature, key_frame_heatmaps
-
-from hccrisk.errors import HccriskError
+from operators.inference_core import (MissingBundleError, bundle_inputs, check_bundle, imaging_signature,  # noqa: F401
+                                      key_frame_heatmaps)
 
 log = logging.getLogger(__name__)
-
-
-class MissingBundleError(HccriskError):
-    """The model bundle (or its TorchScript file) the app needs is not there."""
 
 
 class BundleInferenceOperator(CaseStepOperator):
@@ -39,12 +34,7 @@ class BundleInferenceOperator(CaseStepOperator):
         super().__init__(fragment, *args, **kwargs)
 
     def add(self, case: dict) -> dict:
-        model_ts = self.bundle / "models" / "model.ts"
-        if not model_ts.is_file():
-            raise MissingBundleError(
-                f"{model_ts}: the model bundle has no TorchScript model, so inference is NOT done and no "
-                f"SR is written. Train and export it (`hccrisk train ceus`, issue 6) or point "
-                f"HCCRISK_BUNDLE at a bundle folder with models/model.ts.")
+        check_bundle(self.bundle)
         phases, version = bundle_inputs(self.bundle)
         signature, x = imaging_signature(self.bundle, case["patient_dir"], case["boxes"], phases, self.device)
         log.info("imaging signature %.4f (%s %s, %s)", signature, self.bundle.name, version, self.device)

@@ -12,8 +12,24 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from hccrisk.errors import HccriskError
 from hccrisk.nets.data import N_FRAMES, N_SPLITS, ceus_case_samples, phase_indices
 from hccrisk.roi.cine import load_cine
+
+
+class MissingBundleError(HccriskError):
+    """The model bundle (or its TorchScript file) the app needs is not there."""
+
+
+def check_bundle(bundle: Path) -> None:
+    """Raise :class:`MissingBundleError` naming ``models/model.ts`` when the bundle has no model, so the
+    app fails before it reads a study (and before the SDK is even imported)."""
+    model_ts = Path(bundle) / "models" / "model.ts"
+    if not model_ts.is_file():
+        raise MissingBundleError(
+            f"{model_ts}: the model bundle has no TorchScript model, so inference cannot run and no SR is "
+            f"written. Train and export it (`hccrisk train ceus`) or point HCCRISK_BUNDLE (serve: --bundle) "
+            f"at a bundle folder with models/model.ts.")
 
 
 def bundle_inputs(bundle: Path) -> tuple[list[str], str]:
