@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from time import perf_counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal

@@ -25,7 +25,7 @@ import pandas as pd
 from hccrisk.cohort import load_cohort
 from hccrisk.errors import InputError
 from hccrisk.log import get_logger
-from hccrisk.nets.cox import CoxTrainConfig
+from hccrisk.nets.cox import CoxTrainConfig, predict_log_hazard
 from hccrisk.nets.cox_cohort import TREATMENTS, load_cox_cases, train_cox_model
 from hccrisk.reproduce.common import cohort_meta, ensure_ingested, resolve_paths
 
@@ -131,13 +131,29 @@ def _impute(df: pd.DataFrame, columns: list[str], reference: pd.DataFrame) -> pd
     return out
 
 
-def _select_nomogram(train: pd.DataFrame) -> tuple[list[str], pd.DataFrame]:
+def _select_nomogram(train: pd.DataFrame, notes: list[str], treatment: str) -> tuple[list[str], pd.DataFrame]:
     """Backward AIC from candidates + signature, then keep P < 0.05 (dropping the largest P one at a
-    time): the paper's 'backward AIC, significant variables build the nomogram'."""
+    time): the paper's 'backward AIC, significant variables build the nomogram'. When the full model
+    cannot be fitted (too few events for 13 covariates: monotone likelihood), the candidates are first
+    screened by univariate Cox P < 0.20 (noted in the report)."""
     from hccrisk import stats
 
     candidates = [c for c in CANDIDATES if c in train and train[c].nunique() > 1] + [SIGNATURE]
-    sel = stats.cox_backward_aic(train, TIME, EVENT, candidates)
+    try:
+        sel = stats.cox_backward_aic(train, TIME, EVENT, candidates)
+    except InputError:
+        keep = [c for c in candidates[:-1] if stats.cox_fit(train, TIME, EVENT, [c]).table.loc[c, "p"] < 0.20]
+        notes.append(f"{treatment} nomogram: the Cox model of all {len(candidates)} candidates did not converge on "
+                     f"{len(train)} training patients; backward AIC started from the univariate P < 0.20 screen "
+                     f"({', '.join(keep) or 'none'}) + signature.")
+        try:
+            # (cox_backward_aic cannot weigh dropping a last covariate: a single one is kept as is)
+            sel = stats.cox_backward_aic(train, TIME, EVENT, keep + [SIGNATURE]) if keep else None
+        except InputError as exc:
+            notes.append(f"{treatment} nomogram: backward AIC failed again ({exc}); the nomogram has the signature only.")
+            sel = None
+        if sel is None:
+            return [SIGNATURE], pd.DataFrame([{"action": "keep", "covariate": SIGNATURE, "stage": "fallback"}])
     steps = sel.steps.assign(stage="backward AIC")
     kept = list(sel.selected)
     rows = []
@@ -193,10 +209,9 @@ def _risk_performance(df: pd.DataFrame, marker: str, group: str, cohort_col: str
 
 
 def _arm(treatment: str, data: pd.DataFrame, cases: dict[str, np.ndarray], seed: int, config: CoxTrainConfig,
-         progress: bool) -> tuple[TreatmentArm, Any, Any, list[str]]:
+         progress: bool, notes: list[str]) -> tuple[TreatmentArm, Any, Any, list[str]]:
     """Split, train, X-tile, nomograms of one treatment. Returns (arm, trained net, nomogram fit, train ids)."""
     from hccrisk import stats
-    from hccrisk.nets.cox import predict_log_hazard
 
     own = data[data.treatment == treatment]
     train, _, tries, baseline, p_pfs = balanced_split(own, seed)
@@ -213,7 +228,7 @@ def _arm(treatment: str, data: pd.DataFrame, cases: dict[str, np.ndarray], seed:
 
     fill = [c for c in CANDIDATES if c in own]
     own = _impute(own, fill, own.loc[train])
-    chosen, steps = _select_nomogram(own.loc[train])
+    chosen, steps = _select_nomogram(own.loc[train], notes, treatment)
     if SIGNATURE not in chosen:
         chosen = chosen + [SIGNATURE]  # the nomogram is built around the signature (as the paper's)
     fit = stats.cox_fit(own.loc[train], TIME, EVENT, chosen)
@@ -247,14 +262,13 @@ def analyse(cohort: pd.DataFrame, cases: dict[str, np.ndarray], seed: int = 0, c
     config = config or CoxTrainConfig(seed=seed)
     data = _prepare(cohort, cases)
     arms, fits, nets = {}, {}, {}
+    notes: list[str] = []
     patients = data[["treatment", TIME, EVENT]].copy()
     for t in TREATMENTS:
-        arm, net, fit, train = _arm(t, data, cases, seed, config, progress)
+        arm, net, fit, train = _arm(t, data, cases, seed, config, progress, notes)
         arms[t], fits[t], nets[t] = arm, fit, net
         ids = data.index[data.treatment == t]
         patients.loc[ids, "cohort"] = np.where(ids.isin(train), "training", "validation")
-    from hccrisk.nets.cox import predict_log_hazard
-
     for t in TREATMENTS:  # both signatures and both nomograms for every patient
         sig = pd.Series(predict_log_hazard(nets[t], {p: cases[p] for p in data.index}, device="cpu"))
         patients[f"signature_{t}"] = sig.reindex(patients.index)
@@ -276,7 +290,7 @@ def analyse(cohort: pd.DataFrame, cases: dict[str, np.ndarray], seed: int = 0, c
         should = cand & (d[f"pfs2y_{other}"] > d[f"pfs2y_{t}"])
         patients.loc[d.index, "should_swap"] = should.astype(int)
         hz = d[f"signature_{other}"]
-        mw = stats_mannwhitney(hz[d[f"high_{other}"] == 0], hz[d[f"high_{other}"] == 1])
+        mw = _mann_whitney_p(hz[d[f"high_{other}"] == 0], hz[d[f"high_{other}"] == 1])
         row = {"treatment": t, "patients": len(d), "own high-risk": int((d[f"high_{t}"] == 1).sum()),
                "candidates (own HR, swapped LR)": int(cand.sum()),
                "share of own high-risk": cand.sum() / max(int((d[f"high_{t}"] == 1).sum()), 1),
@@ -297,10 +311,10 @@ def analyse(cohort: pd.DataFrame, cases: dict[str, np.ndarray], seed: int = 0, c
                 truth_rows.append(_precision_recall(d, flag, t))
     truth_c = _truth_c(data, patients) if "lp_recurrence" in data else pd.DataFrame()
     return Liu2020Result(seed, arms, patients, cross, pd.DataFrame(tests), pd.DataFrame(truth_rows), truth_c,
-                         config.to_json())
+                         config.to_json(), notes)
 
 
-def stats_mannwhitney(a: pd.Series, b: pd.Series) -> float:
+def _mann_whitney_p(a: pd.Series, b: pd.Series) -> float:
     """Two-sided Mann-Whitney U P of two samples (NaN when one is empty)."""
     from scipy import stats as sps
 
