@@ -129,6 +129,7 @@ def analyse(cohort: pd.DataFrame, frames: Any, seed: int = 0, readers_seed: int 
 
     from hccrisk import stats
     from hccrisk.models import ClinicalModel, split_cohort
+    from hccrisk.reproduce import huang2022_competing as competing
     from hccrisk.reproduce import huang2022_survival as surv
     from hccrisk.reproduce.readers import reader_study, simulate_reader_calls
 
@@ -209,14 +210,14 @@ def analyse(cohort: pd.DataFrame, frames: Any, seed: int = 0, readers_seed: int 
                                                        data.loc[train, "os_event"].to_numpy(int))[:, 0],
                         index=data.index) for m, f in os_models.models.items()}
     nri = surv.nri_table(data, at3, cohorts, seed)
-    fg_uni, fg_multi, fg_notes = surv.fine_gray_tables(data, pd.concat([clinical_x, dlr_er], axis=1), train, val)
+    fg_uni, fg_multi, fg_notes = competing.fine_gray_tables(data, pd.concat([clinical_x, dlr_er], axis=1), train, val)
     notes += fg_notes
 
     # ---- four classes: predicted ER high at the training Youden cut-off, OS risk high by X-tile
     er_cut = stats.youden_cutoff(y_tr, preds.loc[train, "DLR"]).cutoff
     er_high = (preds["DLR"] >= er_cut).astype(int)
     os_high = groups["DLR"] if "DLR" in groups else pd.Series(0, index=data.index)
-    cls, class_table = surv.four_classes(data, er_high, os_high)
+    cls, class_table = competing.four_classes(data, er_high, os_high)
     for c in os_models.scores.columns:
         preds[c] = os_models.scores[c]
     preds = preds.join(groups.add_prefix("OS group ")).assign(er_high=er_high, **{"class": cls})

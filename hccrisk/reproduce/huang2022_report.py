@@ -15,8 +15,8 @@ from hccrisk.report.figures import _style
 from hccrisk.report.html import Report
 from hccrisk.reproduce.report import _binary_figures, _performance_wide, _readable_baseline
 
-CLASS_NAMES = {1: "class 1: high ER, low OS risk", 2: "class 2: high ER, high OS risk",
-               3: "class 3: low ER, low OS risk", 4: "class 4: low ER, high OS risk"}
+CLASS_NAMES = {1: "Class 1: high ER, low OS risk", 2: "Class 2: high ER, high OS risk",
+               3: "Class 3: low ER, low OS risk", 4: "Class 4: low ER, high OS risk"}
 
 
 @_style.publication_style
@@ -25,11 +25,10 @@ def brier_figure(curves: Mapping[str, Mapping[str, Any]], panel_size_in: float =
     fig = _style.new_figure(panel_size_in * len(curves), panel_size_in)
     axes = fig.subplots(1, len(curves), squeeze=False)[0]
     for ax, (cohort, c) in zip(axes, curves.items()):
-        names = [k for k in c if k != "times"]
+        names = [k for k in c if k not in ("times", "Kaplan-Meier")]
         for i, name in enumerate(names):
-            ref = name == "Kaplan-Meier"
-            ax.plot(c["times"], c[name], color=_style.GREY if ref else _style.color(i),
-                    linestyle=":" if ref else _style.linestyle(i), label=name)
+            ax.plot(c["times"], c[name], color=_style.color(i), linestyle=_style.linestyle(i), label=name)
+        ax.plot(c["times"], c["Kaplan-Meier"], color=_style.GREY, linestyle=":", label="Kaplan-Meier (no model)")
         ax.set(xlabel="Time (months)", ylabel="Prediction error (Brier score)", ylim=(0, None))
         ax.set_title(cohort.capitalize(), loc="left")
         ax.legend(loc="upper left", fontsize=7)
@@ -42,7 +41,7 @@ def cif_figure(time: np.ndarray, event: np.ndarray, group: np.ndarray, cohorts: 
     """Cumulative incidence of ``cause`` (death competing) per group with Gray's test, one panel per cohort."""
     from hccrisk import stats
 
-    levels = list(dict.fromkeys(cohorts))
+    levels = [c for c in ("training", "validation") if c in set(cohorts)] or list(dict.fromkeys(cohorts))
     fig = _style.new_figure(panel_size_in * len(levels), panel_size_in)
     axes = fig.subplots(1, len(levels), squeeze=False)[0]
     numbers: dict[str, Any] = {}
@@ -64,7 +63,7 @@ def cif_figure(time: np.ndarray, event: np.ndarray, group: np.ndarray, cohorts: 
 
 @_style.publication_style
 def survival_calibration_figure(cal: pd.DataFrame, model: str, panel_size_in: float = 3.0) -> tuple[Figure, dict]:
-    """Predicted vs Kaplan-Meier observed S(t) per risk tertile, one panel per cohort, a colour per time."""
+    """Predicted vs Kaplan-Meier observed S(t) per risk group (tertile or half), one panel per cohort, a colour per time."""
     sub = cal[cal.model == model]
     cohorts = list(dict.fromkeys(sub.cohort))
     fig = _style.new_figure(panel_size_in * max(len(cohorts), 1), panel_size_in + 0.3)
@@ -136,7 +135,7 @@ def _os_section(report: Report, result: Any) -> None:
                  caption="Harrell's C-index of the OS models (95% CI, infinitesimal jackknife)")
     report.table("c_index_comparison", result.c_compare, caption="Paired comparison of C-indices")
     report.table("xtile_groups", result.group_hazards, caption="X-tile risk groups (cut-off from training, "
-                 f"applied unchanged): HR high vs low. Cut-offs: "
+                 "applied unchanged): HR high vs low. Cut-offs: "
                  + ", ".join(f"{k} {v:.3f}" for k, v in result.xtile_cutoffs.items()))
     cohorts = preds["cohort"].to_numpy()
     for m in result.xtile_cutoffs:
@@ -150,11 +149,11 @@ def _os_section(report: Report, result: Any) -> None:
                           caption=f"Overall survival by the {m} model's X-tile group ({cohort}).")
     if len(result.calibration):
         report.table("os_calibration", result.calibration, caption="Calibration at 1, 3, 5 years: mean predicted vs "
-                     "Kaplan-Meier S(t) per tertile of predicted risk; Greenwood-Nam-D'Agostino test")
+                     "Kaplan-Meier S(t) per tertile (or half) of predicted risk; Greenwood-Nam-D'Agostino test")
         for m in dict.fromkeys(result.calibration.model):
             fig, numbers = survival_calibration_figure(result.calibration, m)
             report.figure(f"os_calibration_{m.replace(' + ', '_').lower()}", fig, numbers,
-                          caption=f"Calibration of the {m} model at 1, 3 and 5 years (tertiles, 95% CI).")
+                          caption=f"Calibration of the {m} model at 1, 3 and 5 years (tertiles or halves, 95% CI).")
     report.table("os_brier", result.brier, caption="Integrated Brier scores (IPCW, censoring KM of training)")
     fig, numbers = brier_figure(result.brier_curves)
     report.figure("os_brier", fig, numbers, caption="Prediction-error curves of the OS models against Kaplan-Meier.")
@@ -194,8 +193,8 @@ def _competing_and_classes(report: Report, result: Any) -> None:
             continue
         fig, numbers = figures.km_figure(sub["os_time"], sub["os_event"], sub["retreatment"].astype(int),
                                          labels={0: "No retreatment", 1: "Retreatment"}, group_order=[0, 1],
-                                         ylabel="Overall survival", title=CLASS_NAMES[k].capitalize(), width_in=3.6)
-        report.figure(f"km_class{k}", fig, numbers, caption=f"{CLASS_NAMES[k].capitalize()}: OS by retreatment.")
+                                         ylabel="Overall survival", title=CLASS_NAMES[k], width_in=3.6)
+        report.figure(f"km_class{k}", fig, numbers, caption=f"{CLASS_NAMES[k]}: OS by retreatment.")
 
 
 def _readers_section(report: Report, study: Any, simulated: bool) -> None:

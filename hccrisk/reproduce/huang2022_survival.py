@@ -4,8 +4,7 @@
   CV of the pooled out-of-fold C-index) -> DLR score; clinical Cox model (univariate P < 0.05 ->
   multivariable stepwise) and clinical + DLR; X-tile risk groups; C-index; calibration at 1, 3, 5 years;
   prediction-error (Brier) curves; survival NRI at 3 years.
-- Early recurrence with death as competing event: Fine-Gray regression (univariate, then multivariable).
-- Four classes from the dichotomised predicted ER and OS; per class the HR of retreatment after recurrence.
+(Fine-Gray for early recurrence and the four classes: ``huang2022_competing``.)
 
 Times are months (outcomes.csv).
 """
@@ -27,7 +26,6 @@ OS = ("os_time", "os_event")
 C_THRESHOLD = 0.58
 CALIBRATION_MONTHS = (12.0, 36.0, 60.0)
 NRI_MONTHS = 36.0
-ER_MONTHS = 12.0
 N_ALPHAS = 40
 #: Clinical candidates as numbers (dummy / ordinal codes made by ``clinical_design``).
 CLINICAL_NUMERIC = ("age", "log10_afp", "alb", "ast", "alt", "ggt", "tbil", "pt", "plt", "wbc", "tumour_size")
@@ -284,8 +282,9 @@ def group_hazard_table(data: pd.DataFrame, groups: pd.DataFrame, cohorts: dict[s
 
 def calibration_tables(data: pd.DataFrame, survival: dict[str, pd.DataFrame], cohorts: dict[str, list[str]],
                        models: Sequence[str] = ("DLR", "Clinical + DLR"), groups: int = 3) -> tuple[pd.DataFrame, list[str]]:
-    """Predicted vs Kaplan-Meier S(t) at 1, 3, 5 years by tertile of predicted risk, with the GND test;
-    a time with too few deaths per group is skipped with a note."""
+    """Predicted vs Kaplan-Meier S(t) at 1, 3, 5 years by tertile of predicted risk (halves when a tertile
+    has < 2 deaths by that time), with the GND test; a time with too few deaths even then is skipped with a
+    note."""
     from hccrisk import stats
 
     rows, notes = [], []
@@ -293,10 +292,15 @@ def calibration_tables(data: pd.DataFrame, survival: dict[str, pd.DataFrame], co
         for cohort, ids in cohorts.items():
             t, e = data.loc[ids, OS[0]].to_numpy(float), data.loc[ids, OS[1]].to_numpy(int)
             for month in CALIBRATION_MONTHS:
-                try:
-                    cal = stats.survival_calibration(t, e, survival[m].loc[ids, month].to_numpy(), month, groups=groups)
-                except HccriskError as exc:
-                    notes.append(f"Calibration of {m} at {month:g} months ({cohort}) not computed: {exc}")
+                cal = None
+                for g in range(groups, 1, -1):  # fewer groups when a tertile has < 2 deaths by that time
+                    try:
+                        cal = stats.survival_calibration(t, e, survival[m].loc[ids, month].to_numpy(), month, groups=g)
+                        break
+                    except HccriskError as exc:
+                        problem = exc
+                if cal is None:
+                    notes.append(f"Calibration of {m} at {month:g} months ({cohort}) not computed: {problem}")
                     continue
                 rows += [{"model": m, "cohort": cohort, "months": month, **r, "GND P": cal.p_value}
                          for r in cal.table.drop(columns=["variance"]).to_dict("records")]
@@ -341,64 +345,3 @@ def nri_table(data: pd.DataFrame, survival_at: dict[str, pd.Series], cohorts: di
         rows.append({"cohort": cohort, "months": NRI_MONTHS, "NRI": r.nri, "low": r.low, "high": r.high,
                      "NRI events": r.nri_events, "NRI non-events": r.nri_nonevents})
     return pd.DataFrame(rows)
-
-
-def fine_gray_tables(data: pd.DataFrame, covariates: pd.DataFrame, train: list[str], val: list[str]
-                     ) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
-    """Fine-Gray regression of recurrence within 12 months, death without recurrence competing (follow-up
-    censored at 12 months). Univariate per candidate in training; P < 0.05 -> multivariable, fitted in
-    training and refitted unchanged in validation. Returns (univariate, multivariable, notes)."""
-    from hccrisk import stats
-
-    fg = pd.DataFrame({"time": np.minimum(data["event_time"].astype(float), ER_MONTHS),
-                       "event": np.where(data["event_time"].astype(float) > ER_MONTHS, 0, data["event_type"].astype(int))},
-                      index=data.index)
-    table = pd.concat([fg, covariates], axis=1)
-    uni, notes = [], []
-    for c in covariates.columns:
-        if covariates.loc[train, c].std() == 0:
-            continue
-        try:
-            r = stats.fine_gray(table.loc[train], "time", "event", 1, [c]).table.loc[c]
-        except (HccriskError, np.linalg.LinAlgError) as exc:  # e.g. no ER among the patients with c = 1
-            notes.append(f"Univariate Fine-Gray of {c} not estimable in training ({exc}).")
-            continue
-        uni.append({"covariate": c, **r.to_dict()})
-    uni_df = pd.DataFrame(uni)
-    chosen = list(uni_df.loc[uni_df.p < 0.05, "covariate"]) if len(uni_df) else []
-    if "dlr_er" not in chosen:
-        chosen = ["dlr_er"] + chosen  # the paper's question: is the DLR score independent of the clinical factors
-    multi = []
-    for cohort, ids in (("training", train), ("validation", val)):
-        try:
-            r = stats.fine_gray(table.loc[ids], "time", "event", 1, chosen)
-        except (HccriskError, np.linalg.LinAlgError) as exc:
-            notes.append(f"Multivariable Fine-Gray in {cohort} not fitted: {exc}")
-            continue
-        multi += [{"cohort": cohort, "covariate": k, **v, "events": r.events, "competing": r.competing_events}
-                  for k, v in r.table.to_dict("index").items()]
-    return uni_df, pd.DataFrame(multi), notes
-
-
-def four_classes(data: pd.DataFrame, er_high: pd.Series, os_high: pd.Series) -> tuple[pd.Series, pd.DataFrame]:
-    """huang2022's four classes (1: high ER / low OS risk, 2: high / high, 3: low / low, 4: low ER / high OS
-    risk) and per class, among patients with a recurrence, the Cox HR of retreatment for OS."""
-    from hccrisk import stats
-
-    cls = pd.Series(np.select([(er_high == 1) & (os_high == 0), (er_high == 1) & (os_high == 1),
-                               (er_high == 0) & (os_high == 0)], [1, 2, 3], 4), index=data.index, name="class")
-    rows = []
-    recurred = data["recurrence_event"].astype(int) == 1
-    for k in (1, 2, 3, 4):
-        ids = data.index[(cls == k) & recurred]
-        df = data.loc[ids, list(OS) + ["retreatment"]].astype(float)
-        row = {"class": k, "patients": int((cls == k).sum()), "recurred": len(ids),
-               "retreated": int(df.retreatment.sum()), "deaths": int(df[OS[1]].sum())}
-        if 0 < df.retreatment.sum() < len(df) and df[OS[1]].sum() > 0:
-            try:
-                fit = stats.cox_fit(df, *OS, ["retreatment"]).table.loc["retreatment"]
-                row.update({"HR": fit.hr, "HR low": fit.hr_low, "HR high": fit.hr_high, "P": fit.p})
-            except (HccriskError, np.linalg.LinAlgError) as exc:  # too few deaths in a small class
-                row["note"] = f"HR not estimable: {exc}"
-        rows.append(row)
-    return cls, pd.DataFrame(rows)
