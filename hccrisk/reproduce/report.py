@@ -64,7 +64,7 @@ def write_zhao2024_report(result: Any, out_dir: str | Path, cohort_dir: str | Pa
     from hccrisk.report import figures
     from hccrisk.reproduce.zhao2024 import PARAMS, PHASES, SPLIT_RATIO
 
-    report = Report("zhao2024 reproduction: radiomics, clinical and combined models of early recurrence",
+    report = Report("zhao2024 reproduction: radiomics, deep-learning, clinical and combined models of early recurrence",
                     Path(out_dir), seed=result.seed, parameter_files=[resolve_params(PARAMS)])
     preds = result.predictions
     n_train, n_val = int((preds.cohort == "training").sum()), int((preds.cohort == "validation").sum())
@@ -77,7 +77,7 @@ def write_zhao2024_report(result: Any, out_dir: str | Path, cohort_dir: str | Pa
         report.record("true_risk_auc", result.true_risk_auc)
 
     report.section("Study", (
-        f"Zhao et al. 2024 (Front. Oncol. 14:1446386), radiomics arm. Endpoint: early recurrence within 2 years "
+        f"Zhao et al. 2024 (Front. Oncol. 14:1446386). Endpoint: early recurrence within 2 years "
         f"(er_2y); patients censored before 2 years without recurrence are excluded, as in the paper. "
         f"{n_train + n_val} patients, split {SPLIT_RATIO[0]}:{SPLIT_RATIO[1]} at random (stratified by outcome, "
         f"seed {result.seed}): {n_train} training, {n_val} validation. Radiomics: pyradiomics, parameter file "
@@ -92,7 +92,6 @@ def write_zhao2024_report(result: Any, out_dir: str | Path, cohort_dir: str | Pa
     if n_val < 30:
         report.note(f"The validation cohort has {n_val} patients: its AUCs move in steps of "
                     f"1/(events x non-events) and their CIs are wide; judge the models on a larger cohort.")
-    report.note("Not reproduced here: the deep-learning arm (ResNet-10/18/34) and the DLRCR model (hccrisk.nets).")
 
     report.section("Baseline characteristics")
     report.table("baseline", _readable_baseline(result.baseline), caption="Table 1. Training vs validation cohort (mean ± SD or "
@@ -141,6 +140,10 @@ def write_zhao2024_report(result: Any, out_dir: str | Path, cohort_dir: str | Pa
     report.table("delong", result.delong, caption="Paired DeLong tests between models")
     models = [m for m in ("Rad-LR", "CR", "RCR") if m in preds]
     _binary_figures(report, preds, models, "models", "the radiomics (LR), CR and RCR models")
+    from hccrisk.reproduce.zhao2024_report import deep_sections, shap_section
+
+    deep_sections(report, result, _binary_figures)
+    shap_section(report, result)
     if result.true_risk_auc:
         t = result.true_risk_auc
         report.section("Best achievable (synthetic truth)",

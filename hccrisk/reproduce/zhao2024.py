@@ -5,8 +5,9 @@ model: univariate logistic P < 0.05 -> multivariable; RCR model: Rad score + CR 
 
 Everything that learns is fitted on the training cohort only: the z-scoring, the ICC (observer2's
 subset restricted to training patients), the tests, the correlation filter, LASSO and its CV, the
-classifiers, the clinical selection, the Youden cut-offs. The deep-learning arms (ResNet, DLRCR) belong
-to ``hccrisk.nets`` and are not part of this reproduction.
+classifiers, the clinical selection, the Youden cut-offs. The deep-learning arms (ResNet-10/18/34,
+DLRCR: ``hccrisk.reproduce.zhao2024_dl``) train on the same training cohort, early-stopped on an inner
+part of it. SHAP values of the Rad score and the RCR model explain the score models.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -65,6 +66,8 @@ class Zhao2024Result:
     nomogram_predictors: tuple[str, ...] = ()
     true_risk_auc: dict[str, float] | None = None
     notes: list[str] = field(default_factory=list)
+    deep: Any = None  #: ``zhao2024_dl.DeepArms`` when the DL arms ran
+    shap: dict[str, Any] = field(default_factory=dict)  #: model -> (SHAP values, feature values) DataFrames
 
 
 def _selection_pipeline(obs1: pd.DataFrame, obs2: pd.DataFrame, seed: int) -> Any:
@@ -103,14 +106,21 @@ def _fit_rcr(table: pd.DataFrame, y: np.ndarray, predictors: list[str], categori
     return None
 
 
-def analyse(cohort: pd.DataFrame, features: pd.DataFrame, observer2: pd.DataFrame, seed: int = 0) -> Zhao2024Result:
+def analyse(cohort: pd.DataFrame, features: pd.DataFrame, observer2: pd.DataFrame, seed: int = 0,
+            dl_inputs: Mapping[str, np.ndarray] | None = None, dl_depths: Sequence[str] | None = None,
+            dl_config: Any = None, progress: bool = False) -> Zhao2024Result:
     """The zhao2024 analysis on a cohort table (``load_cohort``), observer1's features (patients x
-    features, phase-prefixed) and observer2's features of the reproducibility subset (same columns)."""
+    features, phase-prefixed) and observer2's features of the reproducibility subset (same columns).
+
+    ``dl_inputs`` ({patient: (9, S, S)} from ``zhao2024_dl.mri_inputs_for``) adds the DL arms (ResNet
+    ``dl_depths``, default all three, and DLRCR; ``dl_config`` a ``TrainConfig``, default ``ZHAO_CONFIG``);
+    patients without an input are then left out of every model, so that all are compared on the same
+    patients."""
     from hccrisk import stats
     from hccrisk.models import ClinicalModel, NomogramModel, make_classifier, split_cohort
 
     data = labelled_patients(cohort)
-    ids = [p for p in data.index if p in features.index]
+    ids = [p for p in data.index if p in features.index and (dl_inputs is None or p in dl_inputs)]
     if len(ids) < 20:
         raise InputError("cohort", f"only {len(ids)} labelled patients have radiomics features; need >= 20")
     data = data.loc[ids]
@@ -183,12 +193,27 @@ def analyse(cohort: pd.DataFrame, features: pd.DataFrame, observer2: pd.DataFram
                                      preds.loc[val, "RCR"].to_numpy())
     compared = (("RCR", "CR"), ("RCR", "Rad-LR"), ("Rad-LR", "CR")) if rcr is not None else (("Rad-LR", "CR"),)
 
+    deep = None
+    if dl_inputs is not None:
+        from hccrisk.reproduce import zhao2024_dl
+
+        tabular = zhao2024_dl.dlrcr_tabular(features, data, list(coefs.feature), clinical.selected_, cats)
+        kwargs = {k: v for k, v in (("depths", dl_depths), ("config", dl_config)) if v is not None}
+        dl_perf, deep = zhao2024_dl.deep_arms(dl_inputs, data, ER_ENDPOINT, train, val, tabular, preds, seed,
+                                              progress=progress, **kwargs)
+        perf_rows += dl_perf
+
     delong_rows = []
     for cohort_name, rows, y in (("training", train, y_train), ("validation", val, y_val)):
         for a, b in compared:
             t = stats.delong_test(y, preds.loc[rows, a], preds.loc[rows, b])
             delong_rows.append({"cohort": cohort_name, "comparison": f"{a} vs {b}", "AUC a": t.auc_a,
                                 "AUC b": t.auc_b, "z": t.z, "P": t.p_value})
+    if deep is not None:
+        from hccrisk.reproduce.zhao2024_dl import delong_rows as dl_delong
+
+        delong_rows += dl_delong(preds, {"training": (train, y_train), "validation": (val, y_val)})
+    shap = _score_shap(selector, lasso, features, train, rcr, table)
 
     truth = None
     if "p_er_2y" in data:
@@ -204,7 +229,26 @@ def analyse(cohort: pd.DataFrame, features: pd.DataFrame, observer2: pd.DataFram
         rcr_table=rcr.odds_ratio_table() if rcr is not None else pd.DataFrame(),
         performance=pd.DataFrame(perf_rows), delong=pd.DataFrame(delong_rows), predictions=preds,
         nomogram=rcr.to_nomogram() if rcr is not None else None, nomogram_predictors=tuple(predictors),
-        true_risk_auc=truth, notes=notes)
+        true_risk_auc=truth, notes=notes, deep=deep, shap=shap)
+
+
+def _score_shap(selector: Any, lasso: Any, features: pd.DataFrame, train: list[str], rcr: Any,
+                table: pd.DataFrame) -> dict[str, tuple[pd.DataFrame, pd.DataFrame]]:
+    """Exact SHAP values (log-odds) of the linear score models for every patient, the training cohort as
+    background: the Rad score on its z-scored LASSO features, the RCR model on its terms."""
+    from hccrisk.report.figures.shap import linear_shap, logit_terms
+
+    out = {}
+    coef = pd.Series(lasso.coef_, index=selector[:-1].get_feature_names_out())
+    coef = coef[coef != 0]
+    if len(coef):
+        z = selector[:-1].transform(features)[coef.index]
+        out["Rad score"] = (linear_shap(coef, z, z.loc[train]), z)
+    if rcr is not None:
+        terms = logit_terms(rcr, table)
+        beta = rcr.params_.drop("const")
+        out["RCR"] = (linear_shap(beta, terms, terms.loc[train]), terms)
+    return out
 
 
 def features_for(cohort_dir: str | Path, out_dir: str | Path, ingest_dir: str | Path | None = None,
@@ -227,14 +271,33 @@ def features_for(cohort_dir: str | Path, out_dir: str | Path, ingest_dir: str | 
 
 
 def run(cohort_dir: str | Path, out_dir: str | Path, ingest_dir: str | Path | None = None, seed: int = 0,
-        workers: int | None = None) -> Path:
-    """``hccrisk reproduce zhao2024``: features (cached), analysis, report. Returns report.html's path."""
+        workers: int | None = None, deep: bool = True, dl_size: int | None = None) -> Path:
+    """``hccrisk reproduce zhao2024``: features (cached), analysis, report. Returns report.html's path.
+
+    ``deep``: also train the DL arms (ResNet-10/18/34, DLRCR) on ``dl_size`` px inputs (default
+    ``hccrisk.nets.resnet_train.CPU_SIZE``; the paper's 256 on a GPU)."""
     from hccrisk.reproduce.report import write_zhao2024_report
 
     t0 = time.perf_counter()
     f1, f2, failures = features_for(cohort_dir, out_dir, ingest_dir, workers)
     cohort = load_cohort(cohort_dir, with_truth=(Path(cohort_dir) / "truth.csv").is_file())
-    result = analyse(cohort, f1, f2, seed=seed)
+    inputs = None
+    if deep:
+        from hccrisk.nets.resnet_train import CPU_SIZE
+        from hccrisk.reproduce.zhao2024_dl import mri_inputs_for
+
+        paths = resolve_paths(cohort_dir, out_dir, ingest_dir)
+        masks, _ = ingested_tumour_masks(paths, list(f1.index), "observer1", ("AP",))
+        inputs, dl_failures = mri_inputs_for(paths, masks, dl_size or CPU_SIZE)
+        failures = pd.concat([failures, dl_failures], ignore_index=True)
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # on the shared machine one thread trains faster than oversubscribed cores
+    try:
+        result = analyse(cohort, f1, f2, seed=seed, dl_inputs=inputs, progress=True)
+    finally:
+        torch.set_num_threads(threads)
     meta = cohort_meta(Path(cohort_dir))
     path = write_zhao2024_report(result, out_dir, cohort_dir, meta, failures, time.perf_counter() - t0)
     log.info("zhao2024 report written to %s", path)

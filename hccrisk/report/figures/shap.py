@@ -135,8 +135,10 @@ def shap_waterfall_figure(values: pd.Series, features: pd.Series, base: float, l
     ax.set_yticks(range(len(bars)))
     ax.set_yticklabels([n for n, _ in reversed(bars)])
     ax.set_xlabel(f"log-odds: E[f(x)] = {base:.3f} (dashed) -> f(x) = {start:.3f} (solid)")
-    lo, hi = ax.get_xlim()
-    ax.set_xlim(lo, hi + 0.12 * (hi - lo))  # room for the value labels
+    ends = np.cumsum([start] + [-v for _, v in bars])  # every bar end, from f(x) down to base
+    lo, hi = float(ends.min()), float(ends.max())
+    span = max(hi - lo, 1e-9)
+    ax.set_xlim(lo - 0.05 * span, hi + 0.15 * span)  # both reference lines inside; room for the value labels
     if title:
         ax.set_title(title)
     return fig, numbers
