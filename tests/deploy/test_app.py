@@ -65,9 +65,12 @@ def test_app_writes_valid_sr_and_sc(app_output, study, bundle, nomogram_model, t
         assert pydicom.dcmread(path, stop_before_pixels=True).StudyInstanceUID == source_study
 
 
-def test_rerun_gives_the_same_objects(app_output, study, bundle):
+def test_rerun_as_the_image_entry_point_gives_the_same_objects(app_output, study, bundle):
+    """Re-run the study the way the container image runs (its entry point `deploy/run.sh -m deploy` with no
+    argument, the folders from HOLOSCAN_INPUT_PATH / HOLOSCAN_OUTPUT_PATH) into the same output folder."""
     before = {p.name: pydicom.dcmread(p, stop_before_pixels=True).SOPInstanceUID for p in app_output.iterdir()}
-    run = run_app(study, app_output, bundle)
+    env = deploy_env(HCCRISK_BUNDLE=str(bundle), HOLOSCAN_INPUT_PATH=str(study), HOLOSCAN_OUTPUT_PATH=str(app_output))
+    run = subprocess.run([str(RUN), "-m", "deploy"], env=env, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-3000:]
     after = {p.name: pydicom.dcmread(p, stop_before_pixels=True).SOPInstanceUID for p in app_output.iterdir()}
     assert after == before  # same files, same SOP Instance UIDs: a PACS keeps one copy
