@@ -22,6 +22,6 @@ class ClinicalValuesOperator(CaseStepOperator):
         super().__init__(fragment, *args, **kwargs)
 
     def add(self, case: dict) -> dict:
-        clinical, missing = read_clinical(self.input_folder, case["patient_id"])
+        clinical, missing = read_clinical(self.input_folder, case["patient_id"], case.get("accession", ""))
         log.info("clinical values: %d given, %d missing", len(clinical), len(missing))
         return {"clinical": clinical, "clinical_missing": missing}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import pydicom
 from monai.deploy.core import Fragment, Operator, OperatorSpec
 
 from hccrisk.dicom.scan import Series, scan
@@ -55,7 +56,7 @@ class StudyLoaderOperator(Operator):
 class CeusSeriesSelectorOperator(Operator):
     """Select the CEUS cines (``select_ceus``) and the stored ROI objects (box SR or SEG) of the study.
 
-    Emits ``selection``: {"patient_id", "clips": [Path], "roi_files": [Path]}.
+    Emits ``selection``: {"patient_id", "accession", "clips": [Path], "roi_files": [Path]}.
     """
 
     def setup(self, spec: OperatorSpec) -> None:
@@ -72,4 +73,7 @@ class CeusSeriesSelectorOperator(Operator):
         roi_files = [i.path for s in series for i in s.instances
                      if i.sop_class_uid in SR_SOP_CLASSES | {SEG_SOP_CLASS}]
         clips = [i.path for s in chosen for i in s.instances]
-        op_output.emit({"patient_id": series[0].patient_id, "clips": clips, "roi_files": roi_files}, "selection")
+        accession = str(pydicom.dcmread(clips[0], stop_before_pixels=True, specific_tags=["AccessionNumber"])
+                        .get("AccessionNumber", "") or "")  # clinical values may be keyed by it
+        op_output.emit({"patient_id": series[0].patient_id, "accession": accession, "clips": clips,
+                        "roi_files": roi_files}, "selection")
