@@ -154,6 +154,19 @@ def gpu_part(case: Path, device: str, repeats: int) -> None:
     margin = read_box_sr_margin(case / "sources" / "roi_sr.dcm")
     anchor_index = int(np.flatnonzero((cine.source_sop == sop) & (cine.source_frame == stored.frame))[0])
 
+    try:  # a TorchScript file from a newer torch may not load in an older one: re-export from model.pt then
+        torch.jit.load(str(bundle / "models" / "model.ts"), map_location=device)
+    except Exception as exc:  # noqa: BLE001 - torch raises RuntimeError subclasses of several kinds
+        from hccrisk.nets.cohort import export_torchscript
+        from operators.inference_core import load_eager
+
+        copy = out / "bundle"
+        shutil.copytree(bundle, copy)
+        net = load_eager(str(copy / "models" / "model.pt"), 0, len(phases), "cpu")
+        export_torchscript(net, copy / "models" / "model.ts", (4, len(phases), 8, 64, 64))
+        bundle = copy
+        print(f"note: model.ts did not load in torch {torch.__version__} ({type(exc).__name__}); re-exported from "
+              f"model.pt with this torch")
     same_boxes = []
 
     def one_study() -> dict[str, float]:
