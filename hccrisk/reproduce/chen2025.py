@@ -307,7 +307,10 @@ def liver_features(paths: RunPaths, ids: list[str], workers: int | None = None,
     masks, fail = ingested_tumour_masks(paths, ids, "observer1", sequences, roi="liver")
     params = radiomics_params(paths.work, spacing_mm)
     radiomics, rad_fail = extract_phase_features(paths, masks, str(params), workers)
-    inputs, dl_fail = load_liver_inputs(paths.ingest, masks, paths.work / "dl-inputs", sequences, size)
+    from hccrisk.radiomics.cohort import default_workers
+
+    inputs, dl_fail = load_liver_inputs(paths.ingest, masks, paths.work / "dl-inputs", sequences, size,
+                                        workers or default_workers())
     failures = pd.concat([pd.DataFrame(fail), rad_fail.assign(observer="observer1"), pd.DataFrame(dl_fail)],
                          ignore_index=True)
     return radiomics, inputs, failures, params
