@@ -18,7 +18,7 @@ def train_densenet(
     out: Path = typer.Option(..., "--out", help="Output folder, e.g. bundles/densenet_chen2025/models."),
     label: str = typer.Option("er_6m", "--label", help="Binary outcome column of outcomes.csv."),
     size: int = typer.Option(128, "--size", min=32, help="Slice size in pixels (multiple of 32; the paper: ImageNet size)."),
-    epochs: int = typer.Option(4, "--epochs", min=0, help="Epochs (paper: 50 on a GPU); 0 with --weights: no training."),
+    epochs: int = typer.Option(3, "--epochs", min=0, help="Epochs (paper: 50 on a GPU); 0 with --weights: no training."),
     batch_size: int = typer.Option(16, "--batch-size", min=2),
     lr: float = typer.Option(0.01, "--lr", help="SGD learning rate (the paper's), halved at the middle epoch."),
     weights: Optional[Path] = typer.Option(None, "--weights", help="Starting weights (a DenseNet-169 state dict "

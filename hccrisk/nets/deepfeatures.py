@@ -36,7 +36,7 @@ N_FEATURES = 1664  #: DenseNet-169 final pooling layer
 PCA_COMPONENTS = 10  #: per sequence (the paper does not give its number)
 #: The paper: SGD, lr 0.01 with cosine annealing, 50 epochs, batch 32. Here: a few epochs for a CPU; the
 #: shared engine's step schedule (halved at the middle epoch) stands in for the cosine annealing.
-TRAIN_CONFIG = TrainConfig(epochs=4, batch_size=16, lr=0.01, momentum=0.9, milestones=(2,), gamma=0.5, l1=0.0,
+TRAIN_CONFIG = TrainConfig(epochs=3, batch_size=16, lr=0.01, momentum=0.9, milestones=(2,), gamma=0.5, l1=0.0,
                            l2=1e-4, patience=0, seed=0, device="auto")
 
 
