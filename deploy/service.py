@@ -6,7 +6,8 @@ outbox with retries, so nothing is lost while the PACS is down.
         --clinical /srv/hccrisk/clinical.csv [--listen HCCRISK@0.0.0.0:11112] [--store-to ADDRESS ...]
 
 Work folder: ``state.json`` (the change-feed position and, per study, what was analysed), ``inbox/``
-(studies received by the SCP or fetched, removed once analysed), ``results/<study>/`` (the last results),
+(what the SCP receives), ``studies/`` (received studies until analysed; a failed one stays, so instances
+arriving later complete it), ``fetch/`` (polled studies while analysed), ``results/<study>/`` (the last results),
 ``outbox/`` (results not yet stored), ``failed/<study>.json`` (why a study was not analysed).
 
 One study at a time, on the main thread (the SDK graph runs in this process; the networks stay loaded).
@@ -118,7 +119,7 @@ class StudyService:
         """Run until :meth:`stop` (SIGTERM / SIGINT in :func:`main`)."""
         import deploy.app  # noqa: F401 - import the SDK now, not inside the first study
 
-        for folder in ("inbox", "results", "failed"):
+        for folder in ("inbox", "studies", "results", "failed"):
             (self.work / folder).mkdir(parents=True, exist_ok=True)
         for left in sorted((self.work / "inbox").iterdir()):  # received before a crash or stop: not lost
             if left.is_dir():
@@ -164,10 +165,27 @@ class StudyService:
                 folder = self.received.get_nowait()
             except Empty:
                 return
-            files = sorted(f for f in folder.rglob("*.dcm") if f.is_file())
-            if files:
-                self.analyse(folder.name, files, series_of_files(files))
-            shutil.rmtree(folder, ignore_errors=True)
+            study = self._take_received(folder)
+            files = sorted(f for f in study.rglob("*.dcm") if f.is_file())
+            if files and self.analyse(study.name, files, series_of_files(files)) is not None:
+                shutil.rmtree(study, ignore_errors=True)
+            # else kept in WORK/studies/: instances arriving later (a missing box SR) complete it
+
+    def _take_received(self, folder: Path) -> Path:
+        """Move a received study's files from the SCP's inbox into ``WORK/studies/<study>/`` (merged with
+        any earlier part of the study) file by file, so an instance arriving meanwhile is never lost: it
+        lands in a new inbox folder and comes with the next callback."""
+        study = self.work / "studies" / folder.name
+        for f in sorted(folder.rglob("*.dcm")):
+            target = study / f.relative_to(folder)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(f, target)
+        for d in sorted((d for d in folder.rglob("*") if d.is_dir()), key=lambda d: -len(d.parts)) + [folder]:
+            try:
+                d.rmdir()  # only when empty
+            except OSError:
+                pass
+        return study
 
     def _poll_once(self) -> None:
         try:
@@ -206,11 +224,12 @@ class StudyService:
             return True
         return False
 
-    def analyse(self, study_uid: str, files: list[Path], series: list[tuple[str, str, int]]) -> list[Path]:
+    def analyse(self, study_uid: str, files: list[Path], series: list[tuple[str, str, int]]) -> list[Path] | None:
         """Run the app on one study's files, queue the results for every destination, remember the study.
 
         A study the app cannot analyse is logged, recorded in ``failed/``, and not retried until its
-        series change; the service goes on with the next study. Returns the result files."""
+        series change; the service goes on with the next study. Returns the result files ([] when the
+        study was already analysed as it is), None when it failed."""
         from deploy.app import run_study
 
         if self._already_done(study_uid, series):
@@ -233,7 +252,7 @@ class StudyService:
                 raise InputError(study_uid, "the app wrote no result")
         except Exception as exc:  # noqa: BLE001 - one study's failure must not stop the service
             self._record_failure(study_uid, series, exc)
-            return []
+            return None
         finally:
             shutil.rmtree(run / "input", ignore_errors=True)
         kept = self.work / "results" / tag
