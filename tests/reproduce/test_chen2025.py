@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -18,10 +19,54 @@ from hccrisk.reproduce.chen2025 import (ENDPOINT, MODELS, analyse, deep_features
 from hccrisk.reproduce.common import labelled_patients, resolve_paths
 from tests.reproduce.conftest import cohort_table
 
-pytestmark = pytest.mark.slow
-
 SEQUENCES = ("PVP",)
 SPACING_MM, EPOCHS, SIZE = 6.0, 1, 64
+
+
+def _tables_cohort(tmp_path: Path) -> pd.DataFrame:
+    """The shared cohort's tables (120 patients, seed 0, signal 1) without images: seconds, not an ingest."""
+    from hccrisk.cohort import load_cohort
+    from hccrisk.synth.cohort import cohort_tables
+
+    for name, df in cohort_tables(120, 0, 1.0).items():
+        df.to_csv(tmp_path / f"{name}.csv", index=False)
+    return load_cohort(tmp_path, with_truth=True)
+
+
+def test_analysis_on_feature_tables_fits_on_training_only(tmp_path):
+    """Features made from the truth (radiomics: the latent aggressiveness + noise; deep: noise) -> every
+    table of the report, the split disjoint, the Rad score informative, the DL score not."""
+    cohort = _tables_cohort(tmp_path)
+    rng = np.random.default_rng(0)
+    n = len(cohort)
+    signal = cohort["aggressiveness"].to_numpy()[:, None]
+    radiomics = pd.DataFrame(np.hstack([signal + rng.normal(size=(n, 5)), rng.normal(size=(n, 40))]), index=cohort.index,
+                             columns=[f"{s}_original_firstorder_f{j}" for s in ("PVP", "AP", "T2") for j in range(15)])
+    deep = pd.DataFrame(rng.normal(size=(n, 4 * 30)), index=cohort.index,
+                        columns=[f"{s}_dl{j:04d}" for s in ("T2", "AP", "PVP", "DP") for j in range(30)])
+    result = analyse(cohort, radiomics, deep, seed=0)
+    train, val = split_patients(cohort, seed=0)
+    assert not set(train) & set(val) and len(train) == round(0.7 * (len(train) + len(val)))
+    preds = result.predictions
+    assert set(preds.index[preds.cohort == "training"]) == set(train)
+    perf = result.performance.set_index(["model", "cohort"])
+    assert {m for m, _ in perf.index} == set(MODELS)
+    assert perf.loc[("Rad score", "validation"), "AUC"] > 0.65
+    dl = perf.loc[("DL score", "validation")]
+    assert dl["AUC low"] <= 0.5 <= dl["AUC high"]
+    assert {"PPV", "NPV", "sensitivity", "specificity", "accuracy"} <= set(perf.columns)
+    assert result.rad_counts.features.iloc[0] == 45 and len(result.rad_coefficients) >= 1
+    assert result.dl_counts.features.tolist()[:2] == [120, 40]
+    assert len(result.delong) == 2 * 3 and list(result.nomogram_vif.columns) == ["term", "vif"]
+
+
+def test_too_few_patients_with_features_is_a_clear_error(tmp_path):
+    from hccrisk.errors import InputError
+
+    cohort = _tables_cohort(tmp_path)
+    few = pd.DataFrame(np.zeros((10, 2)), index=cohort.index[:10], columns=["PVP_a", "PVP_b"])
+    with pytest.raises(InputError, match="need >= 20"):
+        analyse(cohort, few, few.rename(columns=lambda c: c.replace("PVP_", "PVP_dl")), seed=0)
 
 
 @pytest.fixture(scope="module")
@@ -52,6 +97,7 @@ def _validation(result) -> pd.DataFrame:
     return perf[perf.cohort == "validation"].set_index("model")
 
 
+@pytest.mark.slow
 def test_planted_signal_best_model_approaches_the_true_risk(repro_cohort, chen):
     result, _ = _analyse(repro_cohort, chen, 1.0)
     val = _validation(result)
@@ -63,6 +109,7 @@ def test_planted_signal_best_model_approaches_the_true_risk(repro_cohort, chen):
     assert abs(best - truth) <= 0.10
 
 
+@pytest.mark.slow
 def test_signal_zero_every_ci_contains_one_half(repro_cohort, chen):
     result, _ = _analyse(repro_cohort, chen, 0.0)
     val = _validation(result)
@@ -72,6 +119,7 @@ def test_signal_zero_every_ci_contains_one_half(repro_cohort, chen):
         assert row["AUC low"] <= 0.5 <= row["AUC high"], f"{model}: {row['AUC']:.3f} ({row['AUC low']:.3f}-{row['AUC high']:.3f})"
 
 
+@pytest.mark.slow
 def test_same_seed_same_numbers(repro_cohort, chen, tmp_path):
     # the DenseNet trained afresh (an empty work folder: nothing cached) and the whole analysis again
     first, deep_first = _analyse(repro_cohort, chen, 1.0)
