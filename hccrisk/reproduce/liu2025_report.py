@@ -13,7 +13,8 @@ from hccrisk.report.html import Report
 from hccrisk.reproduce.report import NOMOGRAM_LABELS, _binary_figures, _readable_baseline
 
 LABELS = {**NOMOGRAM_LABELS, "ceus_mp_signature": "CEUS-MP signature", "alb_low": "ALB < 35 g/L",
-          "afp_high": "AFP >= 200 ng/mL"}
+          "afp_high": "AFP >= 200 ng/mL", "pt": "PT (s)", "wbc": "WBC (10^9/L)", "tumour_number": "Tumour number",
+          "child_pugh": "Child-Pugh class", "bclc": "BCLC stage"}
 
 
 def _with_ci(perf: pd.DataFrame) -> pd.DataFrame:
