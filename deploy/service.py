@@ -140,9 +140,13 @@ class StudyService:
                  f"; listening as {self._scp.address}" if self._scp else "", ", ".join(self.store_to))
         try:
             while not self._stop.is_set():
-                if self._rest is not None:
-                    self._poll_once()
-                self._drain_received()
+                try:
+                    if self._rest is not None:
+                        self._poll_once()
+                    self._drain_received()
+                except OSError as exc:  # the host's problem (disk full, say): say so, keep serving, try again
+                    log.error("service: %s; retrying in %.0f s", exc, max(self.config.poll_s, 5.0))
+                    self._stop.wait(max(self.config.poll_s, 5.0))
                 self._stop.wait(self.config.poll_s)
         finally:
             if self._scp is not None:
