@@ -53,6 +53,7 @@ class Huang2022Result:
     os: Any  # huang2022_survival.SurvivalModels
     c_index: pd.DataFrame
     c_compare: pd.DataFrame
+    time_auc: pd.DataFrame
     xtile_cutoffs: dict[str, float]
     group_hazards: pd.DataFrame
     calibration: pd.DataFrame
@@ -199,6 +200,7 @@ def analyse(cohort: pd.DataFrame, frames: Any, seed: int = 0, readers_seed: int 
     notes += os_models.notes
     extra = {"True lp_recurrence (synthetic)": data["lp_recurrence"]} if "lp_recurrence" in data else None
     c_table, c_cmp = surv.c_index_table(data, os_models.scores, cohorts, extra)
+    time_auc = surv.time_auc_table(data, os_models.scores, cohorts, train)
     groups, cuts = surv.risk_groups(data, os_models.scores, train)
     hazards = surv.group_hazard_table(data, groups, cohorts)
     cal, cal_notes = surv.calibration_tables(data, os_models.survival, cohorts)
@@ -240,7 +242,7 @@ def analyse(cohort: pd.DataFrame, frames: Any, seed: int = 0, readers_seed: int 
         seed=seed, baseline=baseline, selection_counts=counts, er_coefficients=coefs, er_icc=er_icc,
         clinical_univariate=clinical.selection_.univariate, clinical_multivariable=clinical.selection_.multivariable,
         er_performance=pd.DataFrame(perf), er_delong=pd.DataFrame(delong), os=os_models, c_index=c_table,
-        c_compare=c_cmp, xtile_cutoffs=cuts, group_hazards=hazards, calibration=cal, brier=brier,
+        c_compare=c_cmp, time_auc=time_auc, xtile_cutoffs=cuts, group_hazards=hazards, calibration=cal, brier=brier,
         brier_curves=curves, nri=nri, fine_gray_univariate=fg_uni, fine_gray_multivariable=fg_multi,
         classes=class_table, readers=readers, predictions=preds, truth=truth, notes=notes)
 

@@ -72,7 +72,9 @@ def survival_calibration_figure(cal: pd.DataFrame, model: str, panel_size_in: fl
     for ax, cohort in zip(axes, cohorts):
         numbers[cohort] = {}
         for i, (month, rows) in enumerate(sub[sub.cohort == cohort].groupby("months")):
-            ax.errorbar(rows.predicted, rows.observed, yerr=[rows.observed - rows.lower, rows.upper - rows.observed],
+            pred, obs = rows.predicted.to_numpy(float), rows.observed.to_numpy(float)
+            err = [obs - rows.lower.to_numpy(float), rows.upper.to_numpy(float) - obs]
+            ax.errorbar(pred, obs, yerr=err,
                         marker="os^"[i % 3], color=_style.color(i), linestyle="-", capsize=2,
                         label=f"{month / 12:g} y (GND {_style.format_p(rows['GND P'].iloc[0])})")
             numbers[cohort][f"{month:g}"] = rows[["predicted", "observed", "lower", "upper"]].to_dict("list")
@@ -134,6 +136,10 @@ def _os_section(report: Report, result: Any) -> None:
     report.table("c_index", _ci(result.c_index, "C-index", "low", "high", "C-index (95% CI)"),
                  caption="Harrell's C-index of the OS models (95% CI, infinitesimal jackknife)")
     report.table("c_index_comparison", result.c_compare, caption="Paired comparison of C-indices")
+    if len(result.time_auc):
+        wide = result.time_auc.pivot_table(index=["model", "cohort"], columns="months", values="AUC(t)").reset_index()
+        wide.columns = [c if isinstance(c, str) else f"AUC at {c / 12:g} y" for c in wide.columns]
+        report.table("os_time_auc", wide, caption="Time-dependent AUC of the OS models (Uno, cumulative/dynamic)")
     report.table("xtile_groups", result.group_hazards, caption="X-tile risk groups (cut-off from training, "
                  "applied unchanged): HR high vs low. Cut-offs: "
                  + ", ".join(f"{k} {v:.3f}" for k, v in result.xtile_cutoffs.items()))

@@ -118,8 +118,6 @@ class SurvivalModels:
 def fit_os_models(data: pd.DataFrame, features: pd.DataFrame, clinical: pd.DataFrame, train: list[str],
                   seed: int) -> SurvivalModels:
     """The OS pipeline on ``features`` (patients x DLR features, already z-scored with training stats)."""
-    from hccrisk import stats
-
     notes: list[str] = []
     t_tr, e_tr = data.loc[train, OS[0]].to_numpy(float), data.loc[train, OS[1]].to_numpy(int)
     uni = univariate_c(features.loc[train], t_tr, e_tr).sort_values(ascending=False)
@@ -129,15 +127,13 @@ def fit_os_models(data: pd.DataFrame, features: pd.DataFrame, clinical: pd.DataF
         notes.append(f"Fewer than 2 features had a univariate C-index > {C_THRESHOLD}: the 2 best were kept.")
     lam, cv = l1_cox_cv(features.loc[train, kept], t_tr, e_tr, seed)
     df_tr = _cox_df(data.loc[train], features.loc[train, kept])
-    l1 = stats.cox_fit(df_tr, *OS, kept, penalizer=lam, l1_ratio=1.0, ties="breslow")
-    coefs = l1.table.loc[l1.table["coef"] != 0, ["coef", "hr"]].reset_index()
-    if coefs.empty:  # the CV's lambda may still zero everything when the path is coarse: take the path's end
+    beta = _l1_cox(df_tr, kept, lam, notes)
+    if not beta.any():  # the CV's lambda may still zero everything when the path is coarse: take the path's end
         lam = float(cv["lambda"].iloc[-1])
-        l1 = stats.cox_fit(df_tr, *OS, kept, penalizer=lam, l1_ratio=1.0, ties="breslow")
-        coefs = l1.table.loc[l1.table["coef"] != 0, ["coef", "hr"]].reset_index()
+        beta = _l1_cox(df_tr, kept, lam, notes)
         notes.append("The CV-chosen lambda selected no feature; the smallest lambda of the path was used.")
-    dlr = pd.Series(features[kept].to_numpy(float) @ l1.table.loc[kept, "coef"].to_numpy(), index=features.index,
-                    name="dlr_os")
+    coefs = pd.DataFrame({"feature": kept, "coef": beta, "hr": np.exp(beta)})[beta != 0].reset_index(drop=True)
+    dlr = pd.Series(features[kept].to_numpy(float) @ beta, index=features.index, name="dlr_os")
     table = pd.concat([data[list(OS)].astype(float), clinical, dlr], axis=1)
     clinical_ok = _fittable(table.loc[train], list(clinical.columns), notes)
     candidates = clinical_ok + ["dlr_os"]
@@ -150,13 +146,9 @@ def fit_os_models(data: pd.DataFrame, features: pd.DataFrame, clinical: pd.DataF
         if clin_sel:
             notes.append("No clinical variable stayed significant beside the DLR score; the clinical model uses the "
                          f"clinical variables selected without it ({', '.join(clin_sel)}).")
-    models = {"DLR": stats.cox_fit(table.loc[train], *OS, ["dlr_os"]),
-              "Clinical": stats.cox_fit(table.loc[train], *OS, clin_sel) if clin_sel else None}
-    try:
-        models["Clinical + DLR"] = stats.cox_fit(table.loc[train], *OS, clin_sel + ["dlr_os"])
-    except HccriskError as exc:
-        notes.append(f"Clinical + DLR Cox model not fitted ({exc}); the DLR model stands in for it.")
-        models["Clinical + DLR"] = models["DLR"]
+    models = {"DLR": _cox_or_ridge(table.loc[train], ["dlr_os"], "DLR", notes),
+              "Clinical": _cox_or_ridge(table.loc[train], clin_sel, "Clinical", notes) if clin_sel else None,
+              "Clinical + DLR": _cox_or_ridge(table.loc[train], clin_sel + ["dlr_os"], "Clinical + DLR", notes)}
     if not clin_sel:
         notes.append("No clinical variable was significant in the multivariable OS model: the clinical model is "
                       "empty (C-index 0.5) and clinical + DLR equals the DLR model.")
@@ -167,8 +159,45 @@ def fit_os_models(data: pd.DataFrame, features: pd.DataFrame, clinical: pd.DataF
         survival[name] = pd.DataFrame(predicted_survival_curve(fit, table, np.array(CALIBRATION_MONTHS), t_tr, e_tr),
                                       index=table.index, columns=list(CALIBRATION_MONTHS))
     uni_table = uni.to_frame().assign(kept=lambda d: d.c_index > C_THRESHOLD).reset_index(names="feature")
-    return SurvivalModels(uni_table, cv, coefs.rename(columns={"covariate": "feature"}), univariate.reset_index(),
+    return SurvivalModels(uni_table, cv, coefs, univariate.reset_index(),
                           models["Clinical + DLR"].table.reset_index(), clin_sel, scores, survival, models, notes)
+
+
+RIDGE = 0.01  #: ridge penalty (glmnet scale) of a Cox model whose maximum likelihood is infinite
+
+
+def _cox_or_ridge(df: pd.DataFrame, covariates: list[str], name: str, notes: list[str]) -> Any:
+    """Maximum partial likelihood Cox fit; when the training deaths are perfectly ordered by the covariates
+    (monotone likelihood: no finite estimate, common for an overfitted score on a small cohort), a lightly
+    ridge-penalised fit (``RIDGE``) instead, with a note."""
+    from hccrisk import stats
+
+    try:
+        with np.errstate(all="ignore"):
+            return stats.cox_fit(df, *OS, covariates)
+    except (HccriskError, np.linalg.LinAlgError) as exc:
+        notes.append(f"{name} Cox model: no finite maximum-likelihood estimate ({exc}); ridge-penalised "
+                     f"(lambda {RIDGE}) instead.")
+        return stats.cox_fit(df, *OS, covariates, penalizer=RIDGE, l1_ratio=0.0, ties="breslow")
+
+
+def _l1_cox(df: pd.DataFrame, covariates: list[str], lam: float, notes: list[str]) -> np.ndarray:
+    """L1-Cox coefficients at ``lam``: ``cox_fit`` (coordinate descent, then exact Newton on the active set);
+    scikit-survival's coordinate-descent solution itself when that Newton step is singular (more active
+    features than the deaths can separate)."""
+    from sksurv.linear_model import CoxnetSurvivalAnalysis
+
+    from hccrisk import stats
+
+    try:
+        with np.errstate(all="ignore"):
+            return stats.cox_fit(df, *OS, covariates, penalizer=lam, l1_ratio=1.0, ties="breslow").table["coef"].to_numpy()
+    except (HccriskError, np.linalg.LinAlgError):
+        notes.append(f"L1-Cox at lambda {lam:.4g}: the exact Newton refinement was singular; the coordinate-descent "
+                     "solution is used.")
+        y = np.array(list(zip(df[OS[1]].astype(bool), df[OS[0]].astype(float))), dtype=[("event", bool), ("time", float)])
+        net = CoxnetSurvivalAnalysis(alphas=[lam], l1_ratio=1.0, normalize=False, tol=1e-10, max_iter=1_000_000)
+        return np.asarray(net.fit(df[covariates].to_numpy(float), y).coef_[:, 0], dtype=float)
 
 
 def _stepwise(table: pd.DataFrame, candidates: list[str], notes: list[str]) -> Any:
@@ -238,6 +267,29 @@ def c_index_table(data: pd.DataFrame, scores: pd.DataFrame, cohorts: dict[str, l
             comps.append({"cohort": cohort, "comparison": f"{a} vs {b}", "difference": cmp.difference if cmp else np.nan,
                           "se": cmp.se if cmp else np.nan, "P": cmp.p_value if cmp else np.nan})
     return pd.DataFrame(rows), pd.DataFrame(comps)
+
+
+def time_auc_table(data: pd.DataFrame, scores: pd.DataFrame, cohorts: dict[str, list[str]], train: list[str]
+                   ) -> pd.DataFrame:
+    """Uno's time-dependent AUC of each OS model's linear predictor at 1, 3 and 5 years (censoring from the
+    training cohort); a time outside a cohort's follow-up is left out."""
+    from hccrisk import stats
+
+    t_tr, e_tr = data.loc[train, OS[0]].to_numpy(float), data.loc[train, OS[1]].to_numpy(int)
+    rows = []
+    for cohort, ids in cohorts.items():
+        t, e = data.loc[ids, OS[0]].to_numpy(float), data.loc[ids, OS[1]].to_numpy(int)
+        times = [m for m in CALIBRATION_MONTHS if t[e == 1].min(initial=np.inf) <= m < t.max()]
+        for m in ("DLR", "Clinical", "Clinical + DLR"):
+            r = scores.loc[ids, f"lp {m}"].to_numpy(float)
+            if not times or np.ptp(r) == 0:
+                continue
+            try:
+                auc = stats.time_dependent_auc(t, e, r, times, train_time=t_tr, train_event=e_tr)
+            except HccriskError:
+                continue
+            rows += [{"model": m, "cohort": cohort, "months": k, "AUC(t)": a} for k, a in zip(auc.times, auc.auc)]
+    return pd.DataFrame(rows)
 
 
 def risk_groups(data: pd.DataFrame, scores: pd.DataFrame, train: list[str]) -> tuple[pd.DataFrame, dict[str, float]]:
@@ -310,7 +362,7 @@ def calibration_tables(data: pd.DataFrame, survival: dict[str, pd.DataFrame], co
 def brier_curves(data: pd.DataFrame, models: dict[str, Any], table: pd.DataFrame, cohorts: dict[str, list[str]],
                  train: list[str]) -> tuple[dict[str, dict[str, Any]], pd.DataFrame]:
     """IPCW prediction-error curves (censoring KM of the training cohort) per model and cohort on a
-    monthly grid up to the 90th percentile of follow-up; returns ({cohort: {times, model: curve,
+    monthly grid from 3 months (or the first follow-up time) up to the 90th percentile of follow-up; returns ({cohort: {times, model: curve,
     "Kaplan-Meier": reference}}, integrated Brier scores)."""
     from hccrisk import stats
 
@@ -318,8 +370,11 @@ def brier_curves(data: pd.DataFrame, models: dict[str, Any], table: pd.DataFrame
     curves, rows = {}, []
     for cohort, ids in cohorts.items():
         t, e = data.loc[ids, OS[0]].to_numpy(float), data.loc[ids, OS[1]].to_numpy(int)
+        lower = max(3.0, float(np.ceil(max(t.min(), t_tr.min()))))  # the IPCW weights need follow-up there
         upper = min(np.quantile(t, 0.9), t_tr.max() - 1, t.max() - 1)
-        grid = np.arange(3.0, max(upper, 4.0), 1.0)
+        if upper <= lower + 1:
+            continue
+        grid = np.arange(lower, upper, 1.0)
         curves[cohort] = {"times": grid}
         for name, fit in models.items():
             pred = predicted_survival_curve(fit, table.loc[ids], grid, t_tr, e_tr)
