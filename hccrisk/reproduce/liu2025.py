@@ -23,8 +23,8 @@ import pandas as pd
 
 from hccrisk.cohort import CATEGORICAL_CLINICAL, NUMERIC_CLINICAL, load_cohort
 from hccrisk.errors import InputError
-from hccrisk.log import get_logger
-from hccrisk.reproduce.common import (ER_ENDPOINT, cohort_meta, ensure_ingested, labelled_patients,
+from hccrisk.log import get_logger, pseudonym
+from hccrisk.reproduce.common import (ER_ENDPOINT, RunPaths, cohort_meta, ensure_ingested, labelled_patients,
                                       resolve_paths)
 
 log = get_logger(__name__)
@@ -105,7 +105,7 @@ def clinical_table(cohort: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def load_cases(paths: Any, patients: list[str], observer: int = 1) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
+def load_cases(paths: RunPaths, patients: list[str], observer: int = 1) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
     """CEUS-MP samples of every patient ((n_splits, 3, n_frames, 64, 64), ``hccrisk.nets.data``); a
     single-phase model's samples are channel p of these (each phase is sampled on its own).
     Returns (cases, failures as rows patient_id / problem)."""
@@ -123,7 +123,7 @@ def load_cases(paths: Any, patients: list[str], observer: int = 1) -> tuple[dict
                 raise InputError(pdir, "no ingested CEUS cine (see the ingest's problems.csv)")
             cases[pid] = ceus_case_samples(pdir, roi_dir=paths.cohort / "rois" / f"observer{observer}" / pid)
         except HccriskError as exc:
-            log.warning("CEUS samples of %s: %s", pdir.name, exc)
+            log.warning("CEUS samples of %s: %s", pseudonym(pid), exc)
             failures.append({"patient_id": pid, "problem": str(exc)})
     return cases, pd.DataFrame(failures, columns=["patient_id", "problem"])
 

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from hccrisk.report.html import Report
+from hccrisk.reproduce.common import RunPaths
 from hccrisk.reproduce.report import NOMOGRAM_LABELS, _binary_figures, _readable_baseline
 
 LABELS = {**NOMOGRAM_LABELS, "ceus_mp_signature": "CEUS-MP signature", "alb_low": "ALB < 35 g/L",
@@ -57,7 +58,7 @@ def cam_examples(result: Any, cases: Mapping[str, np.ndarray], ingest: Path, n_p
     return out
 
 
-def write_liu2025_report(result: Any, paths: Any, meta: Mapping[str, Any], failures: pd.DataFrame, seconds: float,
+def write_liu2025_report(result: Any, paths: RunPaths, meta: Mapping[str, Any], failures: pd.DataFrame, seconds: float,
                          cases: Mapping[str, np.ndarray]) -> Path:
     """Write ``paths.out/report.html`` (+ tables/, figures/, figures.json, provenance.json)."""
     from hccrisk.nets.cam import cam_triptych_figure
