@@ -92,7 +92,26 @@ def _finish(image_1mm: sitk.Image, normalisation: str, path: Path, mask: sitk.Im
     mask = body_mask(image_1mm) if mask is None else mask
     normalised, info = normalise(image_1mm, mask, normalisation)
     sitk.WriteImage(normalised, str(path), useCompression=True, compressionLevel=1)
+    _check_written(path, normalised)
     return info
+
+
+def _check_written(path: Path, image: sitk.Image) -> None:
+    """Raise OSError when a .nii.gz is incomplete: ITK's NIfTI writer only prints "wrote only 0 of N bytes"
+    on a full disk and returns, which left truncated phase files in patients marked done. The gzip
+    trailer's last 4 bytes hold the uncompressed size (mod 2**32): the header (352 bytes with ITK) plus
+    the voxels. Costs one 4-byte read."""
+    expected = image.GetNumberOfPixels() * image.GetSizeOfPixelComponent()
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(-4, 2)
+            stored = int.from_bytes(handle.read(4), "little")
+    except OSError as exc:
+        raise OSError(f"{path}: not written ({exc})") from None
+    if not 0 <= (stored - expected) % 2**32 < 65536:
+        path.unlink(missing_ok=True)
+        raise OSError(f"{path}: written incompletely (disk full?): the gzip stream holds {stored} bytes, "
+                      f"the volume needs {expected} + header")
 
 
 def ingest_mri(phase_files: dict[str, Sequence[Path]], out_dir: Path, *, normalisation: str = "zscore",

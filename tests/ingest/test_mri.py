@@ -414,3 +414,18 @@ def test_body_mask_and_normalisation_inside_it():
     assert np.mean(values[got] <= 0.0) == pytest.approx(np.mean(raw <= np.percentile(raw, 1)), abs=1e-3)
     with pytest.raises(ValueError, match="normalisation must be one of"):
         normalise(image, mask, "minmax")
+
+
+def test_a_truncated_phase_file_is_an_error_not_a_done_patient(tmp_path):
+    """On a full disk ITK's NIfTI writer prints an error and returns; the ingest must notice."""
+    from hccrisk.preprocess.mri import _check_written
+
+    image = sitk.GetImageFromArray(np.random.default_rng(0).normal(size=(20, 30, 40)).astype(np.float32))
+    path = tmp_path / "AP.nii.gz"
+    sitk.WriteImage(image, str(path), useCompression=True)
+    _check_written(path, image)  # complete: no error
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(OSError, match="AP.nii.gz: written incompletely"):
+        _check_written(path, image)
+    assert not path.exists()  # a re-run must not find a half file

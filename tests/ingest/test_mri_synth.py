@@ -67,3 +67,18 @@ def test_every_phase_tumour_mask_lands_on_the_ap_tumour(synthetic):
         assert dice > 0.8, (phase, dice)
     summary = synthetic["summary"]
     assert summary["missing"] == [] and all(summary["phases"][p]["status"] == "ok" for p in PHASES)
+
+
+def test_body_mask_is_the_body_when_the_aorta_is_very_bright(tmp_path):
+    """Regression: patient 29 of the seed-0 cohort has an arterial-phase aorta bright enough that a plain
+    Otsu threshold split "vessel" from "everything else" (a 2% body mask, and ingest cropped the 1 mm grid
+    to 80 x 56 x 68 voxels around it). The body fills most of this zoomed field of view."""
+    from hccrisk.preprocess.mri_steps import body_mask
+
+    patient = draw_latents(29, seed=0)[28]
+    study = write_mri_study(patient, tmp_path / "dicom", tmp_path / "rois", "default", patient.rng("mri"))
+    ap = read_series([Path(f) for f in study["series"]["AP"]["files"]])
+    liver = sitk.GetArrayFromImage(sitk.ReadImage(study["rois"]["AP"]["liver"])) > 0
+    mask = sitk.GetArrayFromImage(body_mask(ap)).astype(bool)
+    assert mask.mean() > 0.5
+    assert (mask & liver).sum() > 0.95 * liver.sum()
