@@ -175,6 +175,8 @@ def train_arm(inputs: Mapping[str, np.ndarray], labels: pd.Series, train_ids: Se
     from hccrisk.models.split import split_cohort
 
     train_ids = [p for p in train_ids if p in inputs]
+    if tabular is not None and tabular.shape[1] == 0:
+        tabular = None  # nothing to fuse (no radiomics or clinical predictor selected): the plain DL net
     frame = labels.loc[train_ids].astype(int).to_frame("label")
     if frame.label.nunique() < 2 or len(frame) < 10:
         raise InputError("training cohort", f"{len(frame)} patients with MRI inputs; need >= 10 of both classes")

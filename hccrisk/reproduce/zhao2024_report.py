@@ -31,6 +31,9 @@ def deep_sections(report: Report, result: Any, binary_figures: Any) -> None:
     report.record("dl_networks", {**deep.summaries, "best_depth": deep.best_depth, "dlrcr_tabular": list(deep.tabular)})
     report.table("resnets", deep.resnets, caption="ResNet depths: AUC (DeLong 95% CI) in training and validation; "
                  "the depth with the lowest tuning loss is the DL model and DLRCR's backbone")
+    if not deep.tabular:
+        report.note("No radiomics feature and no clinical predictor was selected: DLRCR has nothing to fuse and is "
+                    "the DL model retrained.")
     report.paragraph(f"DL model = {LABELS[deep.best_depth]} (lowest tuning loss). DLRCR: its DL features reduced "
                      f"to 16 values (FC + ReLU), fused in the FC with {len(deep.tabular)} standardised predictors "
                      f"({', '.join(deep.tabular)}); the tabular weights start at a ridge logistic fit, then "

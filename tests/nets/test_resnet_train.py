@@ -110,3 +110,11 @@ def test_cli_train_resnet_reports_bad_input_and_exits_2(tmp_path):
     res = CliRunner().invoke(app, ["train", "dlrcr", "--ingest", str(tmp_path), "--cohort", str(tmp_path),
                                    "--tabular", str(tmp_path / "none.csv"), "--out", str(tmp_path / "m")])
     assert res.exit_code == 2
+
+
+def test_dlrcr_without_any_selected_predictor_is_the_plain_net():
+    inputs, labels = _toy(n=20, size=16)
+    config = TrainConfig(**{**FAST.to_json(), "epochs": 1, "milestones": ()})
+    arm = train_arm(inputs, labels, list(labels.index[:16]), "resnet10", config,
+                    tabular=pd.DataFrame(index=labels.index), seed=0, progress=False)
+    assert arm.scaler is None and arm.net.tabular == 0
