@@ -1,6 +1,6 @@
 """Radiomics cohort speed: 2 workers against 1, and a cached re-run against the first run.
 
-    .venv/bin/python bench/radiomics.py [--cases 8] [--repeats 1] [--params zhao2024_mri]
+    .venv/bin/python bench/radiomics.py [--cases 16] [--repeats 1] [--params zhao2024_mri]
 
 Builds synthetic MRI-like tumour cases (1 mm, tumour radius 14-24 mm, written as NIfTI), extracts them with
 ``hccrisk.radiomics.extract_cohort`` on 1 worker and on 2 workers (each into a fresh cache), then re-runs the
@@ -108,7 +108,7 @@ def timed(cases: list[Case], params: str, cache: Path, workers: int) -> tuple[fl
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--cases", type=int, default=8)
+    parser.add_argument("--cases", type=int, default=16)  # enough to amortise the workers' start-up
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--params", default="zhao2024_mri")
     args = parser.parse_args()
