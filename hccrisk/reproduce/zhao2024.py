@@ -85,6 +85,23 @@ def _selection_pipeline(obs1: pd.DataFrame, obs2: pd.DataFrame, seed: int) -> An
     ]).set_output(transform="pandas")
 
 
+def _fit_selection(selector: Any, X: pd.DataFrame, y: np.ndarray) -> Any:
+    """Fit the selection pipeline; a clear InputError when a filter leaves no feature (without signal the
+    univariate test can pass none of thousands of correlated features), not the next step's crash."""
+    from hccrisk.features._validation import EstimatorInputError
+
+    try:
+        return selector.fit(X, y)
+    except EstimatorInputError as exc:
+        counts = []
+        for name, step in selector.steps[1:-1]:
+            support = getattr(step, "support_", None)
+            if support is not None:
+                counts.append(f"{name}: {int(np.sum(support))}")
+        raise InputError("radiomics features", f"the selection left no feature to model on {len(X)} training "
+                         f"patients ({', '.join(counts) or exc}); no radiomics model can be fitted") from None
+
+
 def _fit_rcr(table: pd.DataFrame, y: np.ndarray, predictors: list[str], categorical: list[str],
              notes: list[str]) -> Any:
     """The RCR logistic model, or None (with a note) when maximum likelihood has no finite solution:
@@ -144,7 +161,7 @@ def analyse(cohort: pd.DataFrame, features: pd.DataFrame, observer2: pd.DataFram
     obs2 = observer2.loc[icc_ids].reindex(columns=features.columns).astype(float)
     features = features.loc[:, obs2.notna().all()]  # no second reading, no proof of reproducibility
     obs2 = obs2[features.columns]
-    selector = _selection_pipeline(features.loc[icc_ids], obs2, seed).fit(features.loc[train], y_train)
+    selector = _fit_selection(_selection_pipeline(features.loc[icc_ids], obs2, seed), features.loc[train], y_train)
     icc_step, test_step, corr_step, lasso = (selector.named_steps[k] for k in ("icc", "test", "corr", "lasso"))
     counts = pd.DataFrame({
         "step": ["extracted (complete for both observers)", f"ICC > {ICC_THRESHOLD}", f"t-test / Mann-Whitney P < {TEST_P}",
