@@ -300,3 +300,37 @@ class LoadLiverSlicesd:
                                                    size=self.size))
         d["patient"] = pdir.name
         return d
+
+
+def densenet_cam(net: DenseNetFeatures, x: np.ndarray) -> np.ndarray:
+    """Grad-CAM (``hccrisk.nets.cam.grad_cam``, DenseNet's last dense block) of class 1 (recurrence) for
+    one patient's input (sequences, S, H, W) -> (sequences, H, W) in [0, 1], one map per sequence."""
+    from hccrisk.nets.cam import grad_cam
+
+    # the last dense block, not ``features``: the classifier's in-place ReLU would modify the hooked output
+    return grad_cam(net, torch.as_tensor(np.asarray(x), dtype=torch.float32), target_layer="net.features.denseblock4")
+
+
+def cam_figure(images: np.ndarray, maps: np.ndarray, titles: Sequence[str], sequences: Sequence[str] = SEQUENCES):
+    """Figure of Grad-CAM overlays: one row per patient, one column per sequence, the middle slice.
+
+    Args: images (patients, sequences, S, H, W), maps (patients, sequences, H, W) in [0, 1]; titles per row.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows, cols = images.shape[0], images.shape[1]
+    fig, axes = plt.subplots(rows, cols, figsize=(1.9 * cols, 2.0 * rows), squeeze=False)
+    for r in range(rows):
+        for c in range(cols):
+            ax = axes[r, c]
+            ax.imshow(images[r, c, images.shape[2] // 2], cmap="gray")
+            ax.imshow(np.where(images[r, c, images.shape[2] // 2] != 0, maps[r, c], np.nan), cmap="jet", alpha=0.45,
+                      vmin=0, vmax=1)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.set_title(f"{titles[r]}\n{sequences[c]}" if c == 0 else sequences[c], fontsize=7)
+    fig.tight_layout()
+    return fig

@@ -292,6 +292,8 @@ def _densenet(inputs: dict[str, np.ndarray], labels: pd.Series, work: Path, seed
     finally:
         torch.set_num_threads(previous)
     torch.save(net.net.state_dict(), folder / "model.pt")
+    for checkpoint in ("last.pt", "best.pt"):  # the engine's resumable checkpoints: 150 MB nobody reads here
+        (folder / "training" / checkpoint).unlink(missing_ok=True)
     (folder / "summary.json").write_text(json.dumps({**summary, "key": key}, indent=1))
     return net, {**summary, "key": key}
 
@@ -330,7 +332,7 @@ def deep_features(inputs: dict[str, np.ndarray], labels: pd.Series, train: list[
     if epochs == 0 and weights is None:
         raise InputError("DenseNet", "epochs=0 needs user-supplied weights (densenet_weights)")
     net, summary = _densenet(train_inputs, labels, work, seed, epochs, weights, threads)
-    return deep_feature_table(net, inputs, sequences), summary
+    return deep_feature_table(net, inputs, sequences), {**summary, "network": net}
 
 
 def features_for(cohort_dir: str | Path, out_dir: str | Path, ingest_dir: str | Path | None = None,
@@ -347,11 +349,25 @@ def features_for(cohort_dir: str | Path, out_dir: str | Path, ingest_dir: str | 
     radiomics, inputs, failures, params = liver_features(paths, ids, workers, spacing_mm, size)
     if not inputs:
         raise InputError(paths.ingest, "no patient has liver slices (see the failures in the log)")
-    train, _ = split_patients(cohort, seed)
+    train, val = split_patients(cohort, seed)
     deep, summary = deep_features(inputs, cohort[ENDPOINT], train, paths.work, seed, epochs, densenet_weights, threads)
-    info = {"radiomics_params": str(params), "radiomics_spacing_mm": spacing_mm, "densenet": summary,
-            "input_shape": list(next(iter(inputs.values())).shape)}
+    info = {"radiomics_params": str(params), "radiomics_spacing_mm": spacing_mm,
+            "densenet": {k: v for k, v in summary.items() if k != "network"},
+            "input_shape": list(next(iter(inputs.values())).shape),
+            "cam": _example_cams(summary["network"], inputs, cohort[ENDPOINT], val)}
     return radiomics, deep, failures, info
+
+
+def _example_cams(net: Any, inputs: dict[str, np.ndarray], labels: pd.Series, val: list[str]) -> dict[str, Any]:
+    """Grad-CAM of the first validation patient with and the first without recurrence (the paper's Figure 8):
+    {"titles", "images" (k, sequences, S, H, W), "maps" (k, sequences, H, W)}; not written to provenance."""
+    from hccrisk.log import pseudonym
+    from hccrisk.nets.deepfeatures import densenet_cam
+
+    picks = [p for y in (1, 0) for p in [next((q for q in val if q in inputs and labels.get(q) == y), None)] if p]
+    return {"titles": [f"{pseudonym(p)} ({'recurrence' if labels[p] == 1 else 'no recurrence'})" for p in picks],
+            "images": np.stack([inputs[p] for p in picks]) if picks else np.zeros((0,)),
+            "maps": np.stack([densenet_cam(net, inputs[p]) for p in picks]) if picks else np.zeros((0,))}
 
 
 def run(cohort_dir: str | Path, out_dir: str | Path, ingest_dir: str | Path | None = None, seed: int = 0,

@@ -30,7 +30,7 @@ def write_chen2025_report(result: Any, out_dir: str | Path, cohort_dir: str | Pa
     report.record("cohort", {"path": str(cohort_dir), **{k: meta.get(k) for k in ("n_patients", "seed", "signal", "modality")}})
     report.record("split", {"ratio": list(SPLIT_RATIO), "seed": result.seed, "training": len(train_ids),
                             "validation": len(val_ids), "training_ids": train_ids, "validation_ids": val_ids})
-    report.record("features", dict(info))
+    report.record("features", {k: v for k, v in info.items() if k != "cam"})
     report.record("wall_seconds", round(seconds, 1))
     if result.true_risk_auc:
         report.record("true_risk_auc", result.true_risk_auc)
@@ -84,6 +84,15 @@ def write_chen2025_report(result: Any, out_dir: str | Path, cohort_dir: str | Pa
         labels = {n: LABELS.get(n, n.replace("_", " ").capitalize()) for n in result.nomogram_predictors}
         fig, numbers = figures.nomogram_figure(result.nomogram, labels=labels)
         report.figure("nomogram", fig, numbers, caption="DL-Rad-Clinical nomogram (probability of recurrence within 6 months)")
+
+    cam = info.get("cam")
+    if cam is not None and len(cam["titles"]):
+        from hccrisk.nets.deepfeatures import cam_figure
+
+        fig = cam_figure(cam["images"], cam["maps"], cam["titles"])
+        report.figure("gradcam", fig, {"patients": cam["titles"]},
+                      caption="Grad-CAM of the DenseNet (class: recurrence) on the middle liver slice of each sequence, "
+                      "one validation patient with and one without recurrence (red = high relevance)")
 
     report.section("Model performance")
     report.table("performance", _performance_wide(result.performance),
