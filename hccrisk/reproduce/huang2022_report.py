@@ -86,13 +86,6 @@ def survival_calibration_figure(cal: pd.DataFrame, model: str, panel_size_in: fl
     return fig, numbers
 
 
-def _ci(df: pd.DataFrame, est: str, low: str, high: str, label: str, digits: int = 3) -> pd.DataFrame:
-    out = df.copy()
-    out[label] = [f"{a:.{digits}f} ({b:.{digits}f}-{c:.{digits}f})" if np.isfinite(b) else f"{a:.{digits}f}"
-                  for a, b, c in zip(out[est], out[low], out[high])]
-    return out.drop(columns=[est, low, high])
-
-
 def _er_section(report: Report, result: Any) -> None:
     preds = result.predictions
     report.section("Early recurrence (ER within 1 year): DLR, clinical and clinical + DLR models")
@@ -133,8 +126,7 @@ def _os_section(report: Report, result: Any) -> None:
     report.table("os_univariate", os_models.clinical_univariate, caption="Table 3a. Univariate Cox regression (training)")
     report.table("os_multivariable", os_models.multivariable,
                  caption="Table 3b. Multivariable Cox regression, clinical + DLR model (stepwise, P < 0.05)")
-    report.table("c_index", _ci(result.c_index, "C-index", "low", "high", "C-index (95% CI)"),
-                 caption="Harrell's C-index of the OS models (95% CI, infinitesimal jackknife)")
+    report.table("c_index", result.c_index, caption="Harrell's C-index of the OS models (95% CI, infinitesimal jackknife)")
     report.table("c_index_comparison", result.c_compare, caption="Paired comparison of C-indices")
     if len(result.time_auc):
         wide = result.time_auc.pivot_table(index=["model", "cohort"], columns="months", values="AUC(t)").reset_index()
@@ -209,12 +201,9 @@ def _readers_section(report: Report, study: Any, simulated: bool) -> None:
         report.note("The readers are simulated (hccrisk.reproduce.readers.simulate_reader_calls, seeded): their calls "
                     "with the model follow the DLR ER model's predictions. Real readers' calls go through "
                     "`hccrisk readers analyse CALLS.csv --cohort C --out D`.")
-    per = study.per_reader
-    if len(per):
-        per = _ci(_ci(_ci(per, "without", "without low", "without high", "without model"), "with", "with low",
-                      "with high", "with model"), "change", "change low", "change high", "change (95% CI)")
-        report.table("readers", per, caption="Each reader's sensitivity, specificity and accuracy without and with the "
-                     "model (Clopper-Pearson CIs), paired change (Wald CI) and McNemar P")
+    if len(study.per_reader):
+        report.table("readers", study.per_reader, caption="Each reader's sensitivity, specificity and accuracy without "
+                     "and with the model (Clopper-Pearson 95% CIs), paired change (Wald 95% CI) and McNemar P")
     if len(study.kappa):
         report.table("readers_kappa", study.kappa, caption="Agreement between readers: Cohen's kappa per pair, "
                      "Fleiss' kappa over all readers")
