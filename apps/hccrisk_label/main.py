@@ -33,7 +33,7 @@ class MyApp(MONAILabelApp):
         import hccrisk
         super().__init__(app_dir=app_dir, studies=studies, conf=conf, name="hccrisk",
                          description="hccrisk ROIs: CEUS tumour box tracked over the cine, MRI tumour VOI, whole liver",
-                         version=hccrisk.__version__, labels={"tumour": 1, "liver": 2})
+                         version=hccrisk.__version__, labels=["tumour", "liver"])  # a list: OHIF's panel appends to it
 
     def init_infers(self) -> dict[str, InferTask]:
         return {"ceus_box": CeusBoxInfer(), "mri_tumour": MriTumourInfer(),

@@ -84,12 +84,19 @@ def write_clips_nifti(folder: str | Path, out: str | Path) -> bool:
     return True
 
 
-def write_label(mask: np.ndarray, reference: sitk.Image, suffix: str = ".nii.gz") -> str:
-    """Write a uint8 mask (numpy order: z/frames, y, x) on ``reference``'s grid; returns the file path."""
+def write_label(mask: np.ndarray, reference: sitk.Image, request: dict | None = None) -> str:
+    """Write a uint8 mask (numpy order: z/frames, y, x) on ``reference``'s grid; returns the file path.
+
+    request: the infer request; its ``result_extension`` (OHIF asks for ".nrrd", default ".nii.gz") and
+    ``result_compress`` (OHIF: false) choose the file type, as MONAI Label's own tasks honour them."""
+    request = request or {}
+    suffix = str(request.get("result_extension") or ".nii.gz")
+    if suffix not in (".nii.gz", ".nii", ".nrrd", ".seg.nrrd"):
+        raise InputError("result_extension", f"{suffix!r} is not a label format (.nii.gz, .nii, .nrrd)")
     label = sitk.GetImageFromArray(mask.astype(np.uint8))
     label.SetOrigin(reference.GetOrigin())
     label.SetSpacing(reference.GetSpacing())
     label.SetDirection(reference.GetDirection())
     path = tempfile.NamedTemporaryFile(suffix=suffix, delete=False).name
-    sitk.WriteImage(label, path, useCompression=True)
+    sitk.WriteImage(label, path, useCompression=bool(request.get("result_compress", True)))
     return path

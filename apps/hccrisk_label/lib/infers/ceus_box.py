@@ -52,7 +52,7 @@ class CeusBoxInfer(InferTask):
         reference = image if image.GetNumberOfComponentsPerPixel() == 1 else sitk.VectorIndexSelectionCast(image, 0)
         if reference.GetDimension() == 2:
             reference = sitk.JoinSeries(reference)
-        path = write_label(mask, reference)
+        path = write_label(mask, reference, request)
         latency = round(time.time() - start, 3)
         logger.info("ceus_box: %d frames, margin %.0f mm, source %s, %.2f s", len(mask), margin, track.source, latency)
         return path, {"margin_mm": margin, "allowed_margins_mm": list(ALLOWED_MARGINS_MM), "anchor_frame": box.frame,

@@ -32,6 +32,6 @@ class MriTumourInfer(InferTask):
             raise InputError(str(request["image"]), "mri_tumour needs at least one foreground click inside the tumour")
         radius = float(request.get("radius_mm", self._config["radius_mm"]))
         mask = seeded_tumour(image, request["foreground"], name=str(request["image"]), radius_mm=radius)
-        path = write_label(sitk.GetArrayFromImage(mask), image)
+        path = write_label(sitk.GetArrayFromImage(mask), image, request)
         return path, {"voxels": int(sitk.GetArrayViewFromImage(mask).sum()), "radius_mm": radius,
                       "latency_s": round(time.time() - start, 3)}
