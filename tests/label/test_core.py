@@ -13,7 +13,8 @@ import SimpleITK as sitk
 from hccrisk.errors import InputError
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "apps" / "hccrisk_label"))
-from lib.ceus import box_from_clicks, box_from_label, cine_from_frames, propagate_box  # noqa: E402
+from lib.ceus import (box_from_clicks, box_from_label, boxes_from_mask, cine_from_frames, paint_stored,  # noqa: E402
+                      propagate_box)
 from lib.mri import seeded_tumour  # noqa: E402
 
 
@@ -194,3 +195,21 @@ def test_multi_clip_series_becomes_one_cine_and_the_box_follows_the_tumour_acros
     print(f"multi-clip: {len(clips)} clips, {len(frames)} frames, source {track.source}, "
           f"tumour inside the 5 mm box on {100 * np.mean(inside):.1f} %")
     assert np.mean(inside) >= 0.98
+
+
+def test_saved_label_back_to_stored_frame_boxes_in_the_contrast_region():
+    """What the datastore writes into the box SR: per frame, the label's box inside the contrast region
+    (stored-frame pixels), the B-mode copy of a dual display ignored, empty frames skipped."""
+    from hccrisk.dicom.us import UltrasoundRegion
+
+    contrast = UltrasoundRegion(0, 100, 10, 80, 60, 1, 1, 0, (0.2, 0.2))
+    bmode = UltrasoundRegion(1, 5, 10, 80, 60, 1, 1, 0, (0.2, 0.2))
+    region_mask = np.zeros((3, 60, 80), np.uint8)
+    region_mask[0, 20:30, 40:55] = 1
+    region_mask[2, 5:9, 0:4] = 1  # on the region's edge
+    stored = paint_stored(region_mask, (80, 200), [contrast, bmode])
+    got = boxes_from_mask(stored, contrast)
+    assert [f for f, _ in got] == [0, 2]
+    b0, b2 = got[0][1], got[1][1]
+    assert (b0.x0, b0.y0, b0.x1, b0.y1, b0.frame) == (140, 30, 155, 40, 0)
+    assert (b2.x0, b2.y0, b2.x1, b2.y1) == (100, 15, 104, 19)
