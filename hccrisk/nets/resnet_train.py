@@ -314,6 +314,8 @@ def train_mri_cohort(ingest_dir: str | Path, cohort_dir: str | Path, out_dir: st
                     tabular=tab.loc[labels.index] if tab is not None else None, seed=seed,
                     out_dir=out / "training", progress=progress)
     summary = save_arm(arm, out, labels, train_ids)
+    for name in ("last.pt", "best.pt"):  # the engine's checkpoints: up to 0.8 GB for ResNet-34; model.pt is best.pt
+        (out / "training" / name).unlink(missing_ok=True)
     val = [p for p in labels.index if p not in set(train_ids)]
     y, s = labels.loc[val], arm.probabilities.loc[val]
     summary["validation_auc"] = float(roc_auc_score(y, s)) if y.nunique() == 2 else None
