@@ -74,7 +74,6 @@ def test_mri_tumour_infer_from_one_click_matches_the_truth_voi_and_saves_a_seg(l
     seg = hd.seg.segread(files[0])
     assert seg.SegmentSequence[0].SegmentLabel == "tumour"
     # dcmqi writes frames only for slices with tumour; highdicom reads the missing ones as empty
-    # (hccrisk.roi.io.read_seg does not yet: it asks highdicom for every source instance)
     sources = [pydicom.dcmread(i.path, stop_before_pixels=True) for i in phases["AP"].instances]
     normal = np.cross(*np.reshape(sources[0].ImageOrientationPatient, (2, 3)))
     sources.sort(key=lambda d: float(np.dot(normal, d.ImagePositionPatient)))  # SimpleITK's slice order
