@@ -231,8 +231,9 @@ def write_huang2022_report(result: Any, out_dir: str | Path, cohort_dir: str | P
         f"patients censored before 1 year without recurrence excluded) and overall survival. {n_tr + n_va} patients, "
         f"split {SPLIT_RATIO[0]}:{SPLIT_RATIO[1]} (stratified by {ER}, seed {result.seed}): {n_tr} training, {n_va} "
         f"validation. Images: the grayscale frame and the CEUS frame of peak lesion enhancement (time-intensity curve "
-        f"0-360 s); 2D radiomics ({PARAMS}) in the lesion ellipse of each frame and 128 deep features of a small CNN "
-        f"trained on the training cohort's box crops. Everything that learns is fitted on the training cohort only."))
+        f"0-360 s); 2D radiomics ({PARAMS}) in the lesion ellipse of each frame and 128 deep features of a small "
+        f"convolutional autoencoder trained, without labels, on the training cohort's box crops of both frames. "
+        f"Everything that learns is fitted on the training cohort only."))
     if meta:
         report.paragraph(f"Synthetic cohort: seed {meta.get('seed')}, planted signal {meta.get('signal')}, "
                          f"{meta.get('n_patients')} patients.")
