@@ -13,7 +13,8 @@ from hccrisk.cli import app
 
 @app.command("reproduce")
 def reproduce_command(
-    paper: str = typer.Argument(..., help="Paper key: zhao2024."),
+    paper: str = typer.Argument(..., help="Paper key: liu2025, huang2022, zhao2024, liu2020 or chen2025 "
+                                           "(docs/reproduce.md)."),
     cohort: Path = typer.Option(..., "--cohort", help="Cohort folder (clinical.csv, outcomes.csv, dicom/, rois/)."),
     out: Path = typer.Option(..., "--out", help="Output folder (report.html, tables/, figures/, work/)."),
     ingest: Optional[Path] = typer.Option(None, "--ingest", help="An existing ingest folder (default: OUT/ingest, "

@@ -22,7 +22,8 @@ from hccrisk.log import get_logger, pseudonym
 
 log = get_logger(__name__)
 
-#: Binary early-recurrence endpoint (zhao2024, chen2025, huang2022: recurrence within 2 years).
+#: Default binary early-recurrence endpoint: recurrence within 2 years (zhao2024, liu2025). chen2025 uses
+#: er_6m and huang2022 er_1y, set in their modules.
 ER_ENDPOINT = "er_2y"
 
 
