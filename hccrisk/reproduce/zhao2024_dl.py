@@ -40,6 +40,7 @@ class DeepArms:
     summaries: dict[str, dict] = field(default_factory=dict)
     nets: dict[str, TrainedNet] = field(default_factory=dict)
     tabular_table: pd.DataFrame | None = None  #: patients x DLRCR predictors (raw), for ``hccrisk train dlrcr``
+    cam: dict | None = None  #: Score-CAM of the DL model on one validation patient (``score_cam_example``)
 
 
 def dlrcr_tabular(features: pd.DataFrame, data: pd.DataFrame, radiomics: Sequence[str], clinical: Sequence[str],
@@ -92,7 +93,25 @@ def deep_arms(inputs: Mapping[str, np.ndarray], data: pd.DataFrame, endpoint: st
     record(DLRCR, arm)
     summaries = {name: a.summary for name, a in nets.items()}
     log.info("zhao2024 DL arms: best depth %s; DLRCR on %d tabular predictors", best, tabular.shape[1])
-    return perf, DeepArms(table, best, tuple(map(str, tabular.columns)), summaries, nets, tabular.loc[ids])
+    top = preds.loc[list(val), "DL"].astype(float).idxmax()
+    cam = score_cam_example(nets["DL" if "DL" in nets else LABELS[best]], x[top], str(top))
+    return perf, DeepArms(table, best, tuple(map(str, tabular.columns)), summaries, nets, tabular.loc[ids], cam)
+
+
+def score_cam_example(arm: TrainedNet, x: np.ndarray, patient: str, layer: str = "layer2") -> dict:
+    """Score-CAM (the paper's Figure 4) of the DL model for one patient: per phase, the map of that phase's
+    ResNet ``layer`` (``layer2``: 4 x 4 at 32 px input; layer4 would be 1 x 1) over the middle slice.
+    Returns {"patient", "phases", "slices" (3, H, W) input values, "maps" (3, H, W) in [0, 1]}."""
+    import torch
+
+    from hccrisk.nets.cam import score_cam
+
+    net, slices = arm.net.eval(), arm.net.slices
+    xt = torch.as_tensor(x[None], dtype=torch.float32)
+    maps = [score_cam(net, xt, f"phase_nets.{p}.{layer}")[0] for p in range(net.phases)]
+    mid = [p * slices + slices // 2 for p in range(net.phases)]
+    return {"patient": patient, "phases": ["AP", "PVP", "DP"][:net.phases], "slices": np.asarray(x)[mid],
+            "maps": np.stack(maps)}
 
 
 def delong_rows(preds: pd.DataFrame, cohorts: Mapping[str, tuple[list[str], np.ndarray]]) -> list[dict]:

@@ -45,6 +45,34 @@ def deep_sections(report: Report, result: Any, binary_figures: Any) -> None:
     report.table("delong_dl", dl, caption="Paired DeLong tests: DLRCR vs RCR, CR and the DL model; DL vs Rad-LR")
     models = [m for m in ("CR", "Rad-LR", "DL", "RCR", "DLRCR") if m in result.predictions]
     binary_figures(report, result.predictions, models, "dl", "the CR, radiomics (LR), DL, RCR and DLRCR models")
+    if deep.cam is not None:
+        from hccrisk.log import pseudonym
+
+        who = pseudonym(deep.cam["patient"])
+        fig, numbers = score_cam_figure(deep.cam)
+        report.figure("score_cam", fig, {"patient": who, **numbers},
+                      caption=f"Figure 4. Score-CAM of the DL model ({LABELS[deep.best_depth]}, class early recurrence, "
+                              f"each phase's ResNet layer2) over the middle max-area slice, validation patient {who} "
+                              f"(pseudonym) with the highest DL probability.")
+
+
+def score_cam_figure(cam: dict) -> tuple[Any, dict]:
+    """One column per phase: the slice (grey) with its Score-CAM (jet, red = high relevance) overlaid."""
+    import numpy as np
+
+    from hccrisk.report.figures import _style
+
+    fig = _style.new_figure(1.9 * len(cam["phases"]) + 0.4, 2.2)
+    numbers = {"phases": []}
+    for i, (phase, img, m) in enumerate(zip(cam["phases"], cam["slices"], cam["maps"])):
+        ax = fig.add_subplot(1, len(cam["phases"]), i + 1)
+        ax.imshow(img, cmap="gray")
+        ax.imshow(m, cmap="jet", alpha=0.45, vmin=0, vmax=1)
+        ax.set_title(phase, fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        numbers["phases"].append({"phase": phase, "peak_row_col": [int(v) for v in np.unravel_index(np.argmax(m), m.shape)]})
+    return fig, numbers
 
 
 def _shap_labels() -> dict[str, str]:
