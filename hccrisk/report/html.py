@@ -99,6 +99,11 @@ class Report:
     def paragraph(self, text: str) -> None:
         self._parts.append(f"<p>{html.escape(text)}</p>")
 
+    def links(self, items: list[tuple[str, str]]) -> None:
+        """A list of links (text, relative href), e.g. an index of other reports."""
+        lis = "".join(f'<li><a href="{html.escape(href)}">{html.escape(text)}</a></li>' for text, href in items)
+        self._parts.append(f"<ul>{lis}</ul>")
+
     def note(self, text: str) -> None:
         """A highlighted remark (a caveat, a skipped analysis and why)."""
         self._parts.append(f'<div class="note">{html.escape(text)}</div>')
