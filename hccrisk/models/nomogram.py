@@ -1,5 +1,6 @@
 """Nomogram model: logistic regression on scores (Rad score, DL score) plus clinical predictors, all
-entered (SPEC section 4), exposing what ``hccrisk.report.figures.Nomogram.from_logistic`` needs."""
+entered (SPEC section 4), exposing what ``hccrisk.report.figures.Nomogram.from_logistic`` needs.
+A fitted model is saved beside a bundle for the deploy app by ``hccrisk.models.nomogram_file``."""
 
 from __future__ import annotations
 
