@@ -85,6 +85,9 @@ def _design(df: pd.DataFrame, duration: str, event: str, covariates: Sequence[st
     with_na = {c: int(n) for c, n in df[[duration, event, *covariates]].isna().sum().items() if n}
     if with_na:
         raise SurvivalInputError("df", f"missing values in {with_na}; use complete cases (df.dropna)")
+    if not covariates:  # the null model (backward selection can end there): times and events only
+        t, e = check_survival(df[duration], df[event])[:2]
+        return t, e, np.empty((len(t), 0))
     x = df[covariates].to_numpy(dtype=float).reshape(len(df), -1)
     t, e, x = check_survival(df[duration], df[event], covariates=x)
     constant = [c for c, sd in zip(covariates, x.std(0)) if sd == 0]

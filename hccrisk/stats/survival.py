@@ -146,12 +146,13 @@ def harrell_c(time: ArrayLike, event: ArrayLike, risk: ArrayLike) -> CIndex:
     """Harrell's C of ``risk`` (n,) for (``time``, ``event``); higher risk means shorter survival.
 
     Equals R ``concordance(Surv(time, event) ~ risk, reverse = TRUE)``; SE is its infinitesimal-jackknife
-    SE (sqrt of the sum of squared influences); the CI is C +- 1.96 SE.
+    SE (sqrt of the sum of squared influences); the CI is C +- 1.96 SE, clipped to [0, 1] (a Wald interval
+    can overshoot near 1 on small samples; R prints the unclipped C and SE only).
     """
     t, e, r = check_survival(time, event, risk=risk)
     c, infl = _c_influence(t, e, r)
     se = float(np.sqrt(np.sum(infl**2)))
-    return CIndex(float(c), float(c - Z95 * se), float(c + Z95 * se), se)
+    return CIndex(float(c), max(0.0, float(c - Z95 * se)), min(1.0, float(c + Z95 * se)), se)
 
 
 def compare_c(time: ArrayLike, event: ArrayLike, risk_a: ArrayLike, risk_b: ArrayLike) -> CIndexComparison:

@@ -167,3 +167,20 @@ def test_predicted_survival_matches_survfit_coxph(r_data, ties):
     fit = cm.cox_fit(lung, "time", "status", cols, ties=ties)
     pred = fit.predict_survival(new, [30, 180, 365, 700])
     np.testing.assert_allclose(pred.ravel(), got["surv"], rtol=1e-7)  # R: times x subjects, column-major
+
+
+@requires_r
+def test_backward_aic_can_drop_to_the_null_model():
+    # A lone pure-noise covariate: step() ends at the null model (AIC = -2 log L of ~1), so must we.
+    rng = np.random.default_rng(3)
+    df = pd.DataFrame({"time": rng.exponential(1.0, 80), "status": rng.integers(0, 2, 80),
+                       "noise": rng.normal(size=80)})
+    got = run_r("""
+        library(survival)
+        s <- step(coxph(Surv(time, status) ~ noise, data = d), direction = "backward", trace = 0)
+        out("n_kept", length(attr(terms(s), "term.labels")))
+        out("aic", -2 * s$loglik[1])
+    """, d=df)
+    sel = cm.cox_backward_aic(df, "time", "status", ["noise"])
+    assert got["n_kept"][0] == 0 and sel.selected == []
+    assert sel.model.aic == pytest.approx(got["aic"][0], abs=1e-6)

@@ -285,3 +285,13 @@ def test_logrank_and_km_with_string_groups_follow_r_factor_order(cohort):
     med = sv.kaplan_meier(cohort.time, cohort.status, arm).median
     assert med.group.tolist() == ["RFA", "SR"]
     np.testing.assert_allclose(med["median"], got["median"])
+
+
+def test_harrell_c_interval_stays_inside_0_1():
+    # Nearly perfect ranking on 8 subjects: C close to 1 with a wide SE; the Wald bound would pass 1.
+    time = np.arange(1.0, 9.0)
+    event = np.ones(8, dtype=int)
+    risk = -time + np.array([0, 0, 0, 0, 0, 0, 1.5, 0])
+    c = sv.harrell_c(time, event, risk)
+    assert c.c + 1.96 * c.se > 1  # the raw bound overshoots here, so the clipping is exercised
+    assert 0.0 <= c.low <= c.c <= c.high <= 1.0
