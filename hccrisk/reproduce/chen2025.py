@@ -277,9 +277,12 @@ def _densenet(inputs: dict[str, np.ndarray], labels: pd.Series, work: Path, seed
 
     config = TrainConfig(**{**TRAIN_CONFIG.to_json(), "epochs": epochs, "seed": seed})
     shape = next(iter(inputs.values())).shape
-    key = hashlib.sha256(json.dumps({"patients": sorted(inputs), "labels": [int(labels[p]) for p in sorted(inputs)],
-                                     "config": config.to_json(), "shape": list(shape),
-                                     "weights": file_sha256(weights) if weights else None}).encode()).hexdigest()[:16]
+    digest = hashlib.sha256(json.dumps({"patients": sorted(inputs), "labels": [int(labels[p]) for p in sorted(inputs)],
+                                        "config": config.to_json(), "shape": list(shape),
+                                        "weights": file_sha256(weights) if weights else None}).encode())
+    for p in sorted(inputs):  # the pixels too: another ingest or mask must train again
+        digest.update(np.ascontiguousarray(inputs[p]).tobytes())
+    key = digest.hexdigest()[:16]
     folder = work / "densenet" / key
     if (folder / "model.pt").is_file() and (folder / "summary.json").is_file():
         log.info("reusing the DenseNet trained in %s", folder)
