@@ -214,7 +214,9 @@ def analyse(cohort: pd.DataFrame, features: pd.DataFrame, observer2: pd.DataFram
     if dl_inputs is not None:
         from hccrisk.reproduce import zhao2024_dl
 
-        tabular = zhao2024_dl.dlrcr_tabular(features, data, list(coefs.feature), clinical.selected_, cats)
+        # The selected radiomics features enter as their LASSO combination (the Rad score), as in RCR: fused one by
+        # one (17 on the default cohort) they overfit ~70 patients (validation AUC 0.69 vs RCR's 0.87, P 0.02).
+        tabular = zhao2024_dl.dlrcr_tabular(preds[["rad_score"]], data, ["rad_score"], clinical.selected_, cats)
         kwargs = {k: v for k, v in (("depths", dl_depths), ("config", dl_config)) if v is not None}
         dl_perf, deep = zhao2024_dl.deep_arms(dl_inputs, data, ER_ENDPOINT, train, val, tabular, preds, seed,
                                               progress=progress, **kwargs)

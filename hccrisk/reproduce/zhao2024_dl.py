@@ -1,6 +1,6 @@
 """zhao2024 (seed 002), deep-learning arms: the multi-phase ResNet-10 / 18 / 34 on the 3 max-area tumour
-slices x 3 phases, and DLRCR (the best ResNet's features + the LASSO-selected radiomics + the CR
-predictors fused in the FC, trained jointly). Called by ``hccrisk.reproduce.zhao2024.analyse`` on the
+slices x 3 phases, and DLRCR (the best ResNet's features + the selected radiomics, as their LASSO
+combination the Rad score, + the CR predictors fused in the FC, trained jointly). Called by ``hccrisk.reproduce.zhao2024.analyse`` on the
 same split as the radiomics arm; every network sees the training cohort only (early stopping on an
 inner 20% of it). docs/papers/zhao2024.md lists the CPU choices against the paper.
 """
@@ -46,7 +46,7 @@ class DeepArms:
 def dlrcr_tabular(features: pd.DataFrame, data: pd.DataFrame, radiomics: Sequence[str], clinical: Sequence[str],
                   categorical: Sequence[str]) -> pd.DataFrame:
     """DLRCR's tabular predictors (raw values; the net standardises them on the training patients): the
-    selected radiomics features and the CR predictors, categorical ones as 0/1 dummies of their non-first
+    ``radiomics`` columns of ``features`` (zhao2024: the Rad score) and the CR predictors, categorical ones as 0/1 dummies of their non-first
     levels."""
     parts = [features[list(radiomics)]]
     num = [c for c in clinical if c not in categorical]
