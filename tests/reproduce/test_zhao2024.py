@@ -52,7 +52,7 @@ def test_performance_uses_the_training_youden_cut_off_in_validation():
     assert val["AUC"] == pytest.approx(stats.auc_ci(y_va, p_va).auc)
 
 
-@pytest.mark.heavy
+@pytest.mark.slow  # the shared fixture (tests/reproduce/conftest.py) dominates; the check itself ~40 s
 def test_planted_signal_is_recovered_close_to_the_true_risk(repro_cohort):
     result = analyse(cohort_table(repro_cohort, 1.0), repro_cohort.observer1, repro_cohort.observer2, seed=0)
     val = result.performance[result.performance.cohort == "validation"].set_index("model")
@@ -64,6 +64,9 @@ def test_planted_signal_is_recovered_close_to_the_true_risk(repro_cohort):
     assert result.selection_counts.features.iloc[-1] >= 1
 
 
+# Still heavy: on the 120-patient cohort (22 validation patients) RCR's validation AUC is 0.250 (CI
+# 0.040-0.460), below chance rather than above it, so no leakage, but the two-sided check fails; the
+# other 6 models' CIs contain 0.5. Which form the check should take is the reproduction owner's call.
 @pytest.mark.heavy
 def test_no_signal_every_validation_ci_contains_one_half(repro_cohort):
     result = analyse(cohort_table(repro_cohort, 0.0), repro_cohort.observer1, repro_cohort.observer2, seed=0)
@@ -72,7 +75,7 @@ def test_no_signal_every_validation_ci_contains_one_half(repro_cohort):
     assert ((val["AUC low"] <= 0.5) & (val["AUC high"] >= 0.5)).all()
 
 
-@pytest.mark.heavy
+@pytest.mark.slow
 def test_same_seed_same_report_numbers(repro_cohort, tmp_path):
     from hccrisk.reproduce.report import write_zhao2024_report
 
