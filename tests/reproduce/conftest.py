@@ -20,17 +20,20 @@ Environment: ``HCCRISK_REPRO_DIR=folder`` keeps the cohort, ingest and features 
 when present, keyed by size and seed); ``HCCRISK_REPRO_N`` sets the cohort size (default 120, the smallest
 size at which the 0.10 AUC tolerance means something: a 36-patient validation cohort).
 
-Cost (measured 2026-11-24 on the shared 2-core machine; CPU seconds, which add up to the wall time
-on 2 idle cores divided by 2):
+Cost (measured 2026-11-24 on the shared 2-core machine at load 5-10; CPU seconds, which add up to the
+wall time on 2 idle cores divided by 2):
 
-- generation, 120 patients CEUS + MRI: ~1 s CPU per patient (~1 min wall on 2 cores)
-- ingest: ~6.5 s CPU per patient (MRI 6.0 s: N4, registration, gzip writes; CEUS 0.05-0.35 s), i.e.
-  ~13 CPU-min, ~6.5 min wall on 2 idle cores (it was ~12-14 s per patient before issue 5's speed-ups)
-- zhao2024 radiomics (only when ``observer1``/``observer2`` are used): 3 phases x (120 + 30) = 450
-  extractions at ~0.45 s CPU (tumour VOIs), ~3.5 CPU-min
-- so ~10 min wall on 2 idle cores for everything, once per session; with ``HCCRISK_REPRO_DIR`` a later
-  session pays nothing. Whole-liver radiomics (chen2025) costs ~36 s CPU per extraction: far too much
-  for 120 patients x 4 sequences in CI.
+- generation, 120 patients CEUS + MRI: ~1 s CPU per patient (55 s wall for the default cohort)
+- ingest: 6.5 s CPU per patient (MRI 6.2-6.3 s: N4, registration, gzip writes; CEUS 0.05-0.35 s), i.e.
+  ~13 CPU-min, ~7 min wall on 2 idle cores (it was ~12-14 s per patient before issue 5's speed-ups; on
+  the loaded machine 77 patients took 20 min wall)
+- zhao2024 radiomics (only when ``observer1``/``observer2`` are used): masks of both observers, then
+  3 phases x (120 + 30) = 450 extractions at ~0.45 s CPU: ~12 min wall on the loaded machine, ~3-4 min
+  on 2 idle cores
+- so ~10-12 min wall on 2 idle cores once per session; with ``HCCRISK_REPRO_DIR`` a later session pays
+  only the hashing of the cached inputs (the zhao2024 checks then ran in 31 s). Whole-liver radiomics
+  (chen2025 settings at 1 mm) costs ~36 s CPU per extraction: far too much for 120 patients x 4
+  sequences in CI.
 """
 
 from __future__ import annotations
