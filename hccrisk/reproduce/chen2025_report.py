@@ -10,8 +10,8 @@ from typing import Any, Mapping
 import pandas as pd
 
 from hccrisk.report.html import Report
-from hccrisk.reproduce.report import (NOMOGRAM_LABELS, _binary_figures, _performance_wide,
-                                      _readable_baseline)
+from hccrisk.reproduce.report import (NOMOGRAM_LABELS, binary_figures, performance_wide,
+                                      readable_baseline)
 
 LABELS = {**NOMOGRAM_LABELS, "dl_score": "DL score", "ln_afp": "ln AFP (ng/mL)"}
 
@@ -56,9 +56,9 @@ def write_chen2025_report(result: Any, out_dir: str | Path, cohort_dir: str | Pa
         report.note(note)
 
     report.section("Baseline characteristics")
-    report.table("baseline", _readable_baseline(result.baseline),
+    report.table("baseline", readable_baseline(result.baseline),
                  caption="Table 1a. Training vs validation cohort (mean ± SD or median (IQR) by normality; test per row)")
-    report.table("baseline_outcome", _readable_baseline(result.baseline_outcome),
+    report.table("baseline_outcome", readable_baseline(result.baseline_outcome),
                  caption="Table 1b. Training cohort: early recurrence within 6 months vs none")
 
     report.section("Clinical model", "Univariate logistic regression (P < 0.05 to enter), then multivariable "
@@ -95,13 +95,13 @@ def write_chen2025_report(result: Any, out_dir: str | Path, cohort_dir: str | Pa
                       "one validation patient with and one without recurrence (red = high relevance)")
 
     report.section("Model performance")
-    report.table("performance", _performance_wide(result.performance),
+    report.table("performance", performance_wide(result.performance),
                  caption="Table 3. AUC (DeLong 95% CI); sensitivity, specificity, accuracy, PPV, NPV at the Youden "
                  "cut-off chosen in the training cohort and applied unchanged to validation")
     if len(result.delong):
         report.table("delong", result.delong, caption="Paired DeLong tests: nomogram vs each model")
     models = [m for m in MODELS if m in preds]
-    _binary_figures(report, preds, models, "models", "the clinical model, Rad score, DL score and nomogram")
+    binary_figures(report, preds, models, "models", "the clinical model, Rad score, DL score and nomogram")
     if result.true_risk_auc:
         t = result.true_risk_auc
         report.section("Best achievable (synthetic truth)",

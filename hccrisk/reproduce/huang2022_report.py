@@ -13,7 +13,7 @@ from matplotlib.figure import Figure
 
 from hccrisk.report.figures import _style
 from hccrisk.report.html import Report
-from hccrisk.reproduce.report import _binary_figures, _performance_wide, _readable_baseline
+from hccrisk.reproduce.report import binary_figures, performance_wide, readable_baseline
 
 CLASS_NAMES = {1: "Class 1: high ER, low OS risk", 2: "Class 2: high ER, high OS risk",
                3: "Class 3: low ER, low OS risk", 4: "Class 4: low ER, high OS risk"}
@@ -98,12 +98,12 @@ def _er_section(report: Report, result: Any) -> None:
     report.table("er_clinical_univariate", result.clinical_univariate, caption="Clinical ER model: univariate logistic")
     report.table("er_clinical_multivariable", result.clinical_multivariable,
                  caption="Clinical ER model: multivariable (stepwise, P < 0.05)")
-    report.table("er_performance", _performance_wide(result.er_performance),
+    report.table("er_performance", performance_wide(result.er_performance),
                  caption="ER models: AUC (DeLong 95% CI); sensitivity, specificity, accuracy at the training Youden "
                  "cut-off applied unchanged to validation")
     report.table("er_delong", result.er_delong, caption="Paired DeLong tests")
     models = [m for m in ("DLR", "Clinical", "Clinical + DLR") if m in preds]
-    _binary_figures(report, preds, models, "er", "the ER models")
+    binary_figures(report, preds, models, "er", "the ER models")
     t = result.truth
     if t:
         report.paragraph(f"Best achievable (synthetic truth p_er_1y): AUC training {t['er_auc_training']:.3f}, "
@@ -245,7 +245,7 @@ def write_huang2022_report(result: Any, out_dir: str | Path, cohort_dir: str | P
     for note in result.notes:
         report.note(note)
     report.section("Baseline characteristics")
-    report.table("baseline", _readable_baseline(result.baseline), caption="Table 1. Training vs validation cohort")
+    report.table("baseline", readable_baseline(result.baseline), caption="Table 1. Training vs validation cohort")
     _er_section(report, result)
     _os_section(report, result)
     _competing_and_classes(report, result)

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from hccrisk.report.html import Report
-from hccrisk.reproduce.report import NOMOGRAM_LABELS, _readable_baseline
+from hccrisk.reproduce.report import NOMOGRAM_LABELS, readable_baseline
 
 LABELS = {**NOMOGRAM_LABELS, "signature": "Signature (log hazard)", "cirrhosis": "Cirrhosis (0/1)",
           "hbv": "HBV (0/1)", "wbc": "WBC (10^9/L)", "pt": "PT (s)", "albi": "ALBI score"}
@@ -149,7 +149,7 @@ def write_liu2020_report(result: Any, out_dir: str | Path, cohort_dir: str | Pat
     report.table("split_tries", tries, caption="Random splits drawn until baseline and PFS were balanced")
     for t, a in result.arms.items():
         if a.baseline is not None:
-            report.table(f"baseline_{t.lower()}", _readable_baseline(a.baseline),
+            report.table(f"baseline_{t.lower()}", readable_baseline(a.baseline),
                          caption=f"Table 2 ({t}): training vs validation")
 
     for t in result.arms:

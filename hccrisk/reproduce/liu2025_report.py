@@ -11,7 +11,7 @@ import pandas as pd
 
 from hccrisk.report.html import Report
 from hccrisk.reproduce.common import RunPaths
-from hccrisk.reproduce.report import NOMOGRAM_LABELS, _binary_figures, _readable_baseline
+from hccrisk.reproduce.report import NOMOGRAM_LABELS, binary_figures, readable_baseline
 
 LABELS = {**NOMOGRAM_LABELS, "ceus_mp_signature": "CEUS-MP signature", "alb_low": "ALB < 35 g/L",
           "afp_high": "AFP >= 200 ng/mL", "pt": "PT (s)", "wbc": "WBC (10^9/L)", "tumour_number": "Tumour number",
@@ -102,7 +102,7 @@ def write_liu2025_report(result: Any, paths: RunPaths, meta: Mapping[str, Any], 
                 f"paper's ten-fold CV; at most {cfg['epochs']} epochs (paper 70) to fit the CPU time budget.")
 
     report.section("Baseline characteristics")
-    report.table("baseline", _readable_baseline(result.baseline),
+    report.table("baseline", readable_baseline(result.baseline),
                  caption="Table 1. Training vs validation cohort (mean ± SD or median (IQR); test named per row)")
 
     report.section("CEUS models")
@@ -114,7 +114,7 @@ def write_liu2025_report(result: Any, paths: RunPaths, meta: Mapping[str, Any], 
     dl = result.delong
     report.table("delong_ceus", dl[dl.comparison.str.startswith("CEUS-MP vs CEUS-")],
                  caption="Paired DeLong tests: CEUS-MP vs each single-phase model")
-    _binary_figures(report, preds, list(MODELS), "ceus", "the four CEUS models")
+    binary_figures(report, preds, list(MODELS), "ceus", "the four CEUS models")
 
     report.section("Clinical model",
                    f"Univariate logistic regression (P < 0.10 to enter), stepwise multivariable (P < 0.05 to stay), "
@@ -140,7 +140,7 @@ def write_liu2025_report(result: Any, paths: RunPaths, meta: Mapping[str, Any], 
     report.table("delong_nomogram", dl[dl.comparison.str.startswith("Nomogram")],
                  caption="Paired DeLong tests of the nomogram")
     report.table("hosmer_lemeshow", result.hosmer_lemeshow, caption="Hosmer-Lemeshow goodness of fit (10 groups)")
-    _binary_figures(report, preds, models, "nomogram", "the nomogram, CEUS-MP and the clinical model")
+    binary_figures(report, preds, models, "nomogram", "the nomogram, CEUS-MP and the clinical model")
 
     report.section("Visualisation (Grad-CAM)",
                    "Grad-CAM of CEUS-MP (class early recurrence, last convolutional block) on the early arterial "

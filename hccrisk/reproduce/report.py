@@ -17,7 +17,7 @@ NOMOGRAM_LABELS = {"rad_score": "Rad score", "tumour_size": "Tumour size (cm)", 
                    "tbil": "TBIL (umol/L)", "plt": "PLT (10^9/L)", "age": "Age (y)"}
 
 
-def _binary_figures(report: Report, preds: pd.DataFrame, models: list[str], stem: str, what: str) -> None:
+def binary_figures(report: Report, preds: pd.DataFrame, models: list[str], stem: str, what: str) -> None:
     """ROC, calibration and decision curves of ``models`` (columns of ``preds``), training and validation panels."""
     from hccrisk.report import figures
 
@@ -32,7 +32,7 @@ def _binary_figures(report: Report, preds: pd.DataFrame, models: list[str], stem
     report.figure(f"decision_{stem}", fig, numbers, caption=f"Decision curves of {what} (net benefit vs threshold).")
 
 
-def _performance_wide(perf: pd.DataFrame) -> pd.DataFrame:
+def performance_wide(perf: pd.DataFrame) -> pd.DataFrame:
     """One row per model and cohort, AUC as 'auc (low-high)' plus the operating point at the training cut-off."""
     out = perf.copy()
     out.insert(4, "AUC (95% CI)", [f"{a:.3f} ({lo:.3f}-{hi:.3f})" for a, lo, hi in
@@ -40,7 +40,7 @@ def _performance_wide(perf: pd.DataFrame) -> pd.DataFrame:
     return out.drop(columns=["AUC", "AUC low", "AUC high"])
 
 
-def _readable_baseline(table: pd.DataFrame) -> pd.DataFrame:
+def readable_baseline(table: pd.DataFrame) -> pd.DataFrame:
     """baseline_table for the page: the variable name once per block, missing counts as integers."""
     out = table.copy()
     for col in [c for c in out.columns if str(c).startswith("missing")]:
@@ -94,7 +94,7 @@ def write_zhao2024_report(result: Any, out_dir: str | Path, cohort_dir: str | Pa
                     f"1/(events x non-events) and their CIs are wide; judge the models on a larger cohort.")
 
     report.section("Baseline characteristics")
-    report.table("baseline", _readable_baseline(result.baseline), caption="Table 1. Training vs validation cohort (mean ± SD or "
+    report.table("baseline", readable_baseline(result.baseline), caption="Table 1. Training vs validation cohort (mean ± SD or "
                  "median (IQR) by normality; test named per row)")
 
     report.section("Radiomics feature selection")
@@ -111,7 +111,7 @@ def write_zhao2024_report(result: Any, out_dir: str | Path, cohort_dir: str | Pa
     report.section("Radiomics models: five classifiers")
     report.table("classifiers", result.classifiers, caption="AUC (DeLong 95% CI) in training and validation; "
                  "unpaired DeLong test training vs validation (a small P flags overfitting)")
-    _binary_figures(report, preds, [f"Rad-{m}" for m in ("LR", "SVM", "kNN", "XGBoost", "MLP")],
+    binary_figures(report, preds, [f"Rad-{m}" for m in ("LR", "SVM", "kNN", "XGBoost", "MLP")],
                     "classifiers", "the five radiomics classifiers")
 
     report.section("Clinical-radiological (CR) model",
@@ -134,15 +134,15 @@ def write_zhao2024_report(result: Any, out_dir: str | Path, cohort_dir: str | Pa
         report.figure("nomogram", fig, numbers, caption="Nomogram of the RCR model (probability of early recurrence)")
 
     report.section("Model performance")
-    report.table("performance", _performance_wide(result.performance),
+    report.table("performance", performance_wide(result.performance),
                  caption="Table 4. AUC (DeLong 95% CI); sensitivity, specificity and accuracy at the Youden cut-off "
                  "chosen in the training cohort and applied unchanged to validation")
     report.table("delong", result.delong, caption="Paired DeLong tests between models")
     models = [m for m in ("Rad-LR", "CR", "RCR") if m in preds]
-    _binary_figures(report, preds, models, "models", "the radiomics (LR), CR and RCR models")
+    binary_figures(report, preds, models, "models", "the radiomics (LR), CR and RCR models")
     from hccrisk.reproduce.zhao2024_report import deep_sections, shap_section
 
-    deep_sections(report, result, _binary_figures)
+    deep_sections(report, result, binary_figures)
     shap_section(report, result)
     if result.true_risk_auc:
         t = result.true_risk_auc
