@@ -8,6 +8,8 @@ are concatenated and a fully connected layer classifies.
 
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 import torch
 from torch import nn
@@ -73,7 +75,7 @@ class DenseNetFeatures(nn.Module):
         if weights is not None:
             try:
                 state = torch.load(weights, map_location="cpu", weights_only=True)
-            except (OSError, RuntimeError) as exc:
+            except (OSError, RuntimeError, pickle.UnpicklingError, EOFError) as exc:  # a file that is not a state dict
                 raise InputError(weights, f"cannot read DenseNet-169 weights: {exc}") from None
             missing, unexpected = self.net.load_state_dict(state, strict=False)
             if len(missing) > 10:

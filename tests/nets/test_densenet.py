@@ -118,3 +118,13 @@ def test_bundle_metadata_and_network_shapes_verify():
                         "--config_file", "configs/inference.json")
     assert net.returncode == 0, net.stderr[-2000:]
     assert "data shape of network is verified with no error" in net.stderr + net.stdout
+
+
+def test_a_file_that_is_not_weights_is_named_in_a_clear_error(tmp_path):
+    from hccrisk.errors import InputError
+    from hccrisk.nets.mri import DenseNetFeatures
+
+    bad = tmp_path / "densenet.pt"
+    bad.write_text("not a state dict")
+    with pytest.raises(InputError, match="densenet.pt.*cannot read DenseNet-169 weights"):
+        DenseNetFeatures(weights=str(bad))
