@@ -132,6 +132,12 @@ def ingest_patient(patient_id: str, series: list[Series], out_dir: Path,
                                          "problem": item.get("problem", "")})
         except InputError as exc:
             fail(exc, "mri")
+    try:  # readings stored in the PACS by the MONAI Label app (SEG, box SR) -> rois/<observer>/
+        from hccrisk.roi.io import write_observer_rois
+
+        outcome.outputs += [str(p.relative_to(out_dir)) for p in write_observer_rois(series, out_dir, mri_phases)]
+    except InputError as exc:  # a bad reading is a problem of its own; the images stay ingested
+        outcome.problems.append(problem_row(patient_id, exc))
     if not ceus_series and not mri_phases and outcome.status == "done":
         fail(MissingDataError(patient_id, "no CEUS cine and no MRI phase found among "
                                           f"{len(series)} series"), "")

@@ -81,11 +81,18 @@ def test_ceus_label_becomes_a_box_sr_per_observer_that_ingest_reads(label_server
 
     # ingest's reading: the study as a folder -> rois/observer1|2/ceus_tumour.csv, the tumour box per frame
     series = _fetch_patient(orthanc, clip.StudyInstanceUID, tmp_path / "study")[PATIENT]
-    written = write_observer_rois(series, tmp_path / "ingest")
+    written = write_observer_rois(series, tmp_path / "readings")
     assert {p.parent.name for p in written} == {"observer1", "observer2"}
+    # ... and `hccrisk ingest` of the fetched study puts the same readings beside the ingested cine
+    from hccrisk.ingest.pipeline import ingest
+
+    result = ingest(tmp_path / "study", tmp_path / "ingest", workers=1, progress=False)
+    assert result.n_done == 1, result
     got = {}
     for obs in ("observer1", "observer2"):
-        with (tmp_path / "ingest" / "rois" / obs / "ceus_tumour.csv").open(newline="") as fh:
+        reading = tmp_path / "ingest" / PATIENT / "rois" / obs / "ceus_tumour.csv"
+        assert reading.read_bytes() == (tmp_path / "readings" / "rois" / obs / "ceus_tumour.csv").read_bytes()
+        with reading.open(newline="") as fh:
             back = sorted(csv.DictReader(fh), key=lambda r: int(r["frame"]))
         got[obs] = np.array([[int(r[c]) for c in ("x0", "y0", "x1", "y1")] for r in back])
     ious = {obs: iou(b, truth) for obs, b in got.items()}
