@@ -21,14 +21,18 @@ def reproduce_command(
                                           "ingested when missing)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the split, the CV folds and the classifiers."),
     workers: int = typer.Option(0, "--workers", min=0, help="Parallel processes (0: all cores)."),
+    no_deep: bool = typer.Option(False, "--no-deep", help="zhao2024 only: skip the ResNet and DLRCR arms."),
 ) -> None:
     """Reproduce a paper's analysis on a cohort and write its report."""
-    from hccrisk.errors import HccriskError
+    from hccrisk.errors import HccriskError, InputError
     from hccrisk.reproduce import runner
 
     t0 = time.perf_counter()
     try:
-        path = runner(paper)(cohort, out, ingest_dir=ingest, seed=seed, workers=workers or None)
+        if no_deep and paper != "zhao2024":
+            raise InputError("--no-deep", f"applies to zhao2024 only, not {paper}")
+        extra = {"deep": False} if no_deep else {}  # only zhao2024's run() takes it
+        path = runner(paper)(cohort, out, ingest_dir=ingest, seed=seed, workers=workers or None, **extra)
     except HccriskError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
