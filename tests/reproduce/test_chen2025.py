@@ -97,7 +97,7 @@ def _validation(result) -> pd.DataFrame:
     return perf[perf.cohort == "validation"].set_index("model")
 
 
-@pytest.mark.slow
+@pytest.mark.heavy  # the shared 120-patient MRI cohort (tests/reproduce/conftest.py): ~8 min ingest + features; pytest -m heavy
 def test_planted_signal_best_model_approaches_the_true_risk(repro_cohort, chen):
     result, _ = _analyse(repro_cohort, chen, 1.0)
     val = _validation(result)
@@ -109,7 +109,7 @@ def test_planted_signal_best_model_approaches_the_true_risk(repro_cohort, chen):
     assert abs(best - truth) <= 0.10
 
 
-@pytest.mark.slow
+@pytest.mark.heavy  # the shared 120-patient MRI cohort (tests/reproduce/conftest.py): ~8 min ingest + features; pytest -m heavy
 def test_signal_zero_every_ci_contains_one_half(repro_cohort, chen):
     result, _ = _analyse(repro_cohort, chen, 0.0)
     val = _validation(result)
@@ -119,7 +119,7 @@ def test_signal_zero_every_ci_contains_one_half(repro_cohort, chen):
         assert row["AUC low"] <= 0.5 <= row["AUC high"], f"{model}: {row['AUC']:.3f} ({row['AUC low']:.3f}-{row['AUC high']:.3f})"
 
 
-@pytest.mark.slow
+@pytest.mark.heavy  # the shared 120-patient MRI cohort (tests/reproduce/conftest.py): ~8 min ingest + features; pytest -m heavy
 def test_same_seed_same_numbers(repro_cohort, chen, tmp_path):
     # the DenseNet trained afresh (an empty work folder: nothing cached) and the whole analysis again
     first, deep_first = _analyse(repro_cohort, chen, 1.0)

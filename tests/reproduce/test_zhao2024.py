@@ -52,7 +52,7 @@ def test_performance_uses_the_training_youden_cut_off_in_validation():
     assert val["AUC"] == pytest.approx(stats.auc_ci(y_va, p_va).auc)
 
 
-@pytest.mark.slow  # the shared fixture (tests/reproduce/conftest.py) dominates; the check itself ~40 s
+@pytest.mark.heavy  # the shared 120-patient MRI cohort (tests/reproduce/conftest.py): ~8 min ingest + features; pytest -m heavy
 def test_planted_signal_is_recovered_close_to_the_true_risk(repro_cohort):
     result = analyse(cohort_table(repro_cohort, 1.0), repro_cohort.observer1, repro_cohort.observer2, seed=0)
     val = result.performance[result.performance.cohort == "validation"].set_index("model")
@@ -75,7 +75,7 @@ def test_no_signal_every_validation_ci_contains_one_half(repro_cohort):
     assert ((val["AUC low"] <= 0.5) & (val["AUC high"] >= 0.5)).all()
 
 
-@pytest.mark.slow
+@pytest.mark.heavy  # the shared 120-patient MRI cohort (tests/reproduce/conftest.py): ~8 min ingest + features; pytest -m heavy
 def test_same_seed_same_report_numbers(repro_cohort, tmp_path):
     from hccrisk.reproduce.report import write_zhao2024_report
 

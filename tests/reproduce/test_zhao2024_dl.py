@@ -32,7 +32,7 @@ def _validation(result):
     return perf[perf.cohort == "validation"].set_index("model")
 
 
-@pytest.mark.slow
+@pytest.mark.heavy  # the shared 120-patient MRI cohort (tests/reproduce/conftest.py): ~8 min ingest + features; pytest -m heavy
 def test_no_signal_no_dl_model_beats_chance(repro_cohort, dl_inputs):
     """Leakage would push a validation AUC above 0.5, so no DL model's CI may lie above it. (One-sided: on
     the default 120-patient cohort, seed 0, the 22 validation patients rank against the training pattern
@@ -45,7 +45,7 @@ def test_no_signal_no_dl_model_beats_chance(repro_cohort, dl_inputs):
     assert (val["AUC low"] <= 0.5).all()
 
 
-@pytest.mark.slow
+@pytest.mark.heavy  # the shared 120-patient MRI cohort (tests/reproduce/conftest.py): ~8 min ingest + features; pytest -m heavy
 def test_planted_signal_dlrcr_close_to_the_true_risk(repro_cohort, dl_inputs):
     result = analyse(cohort_table(repro_cohort, 1.0), repro_cohort.observer1, repro_cohort.observer2, seed=0,
                      dl_inputs=dl_inputs, dl_depths=("resnet10",))
