@@ -42,11 +42,25 @@ class _PortTaken(Exception):
     """Orthanc exited because a port was taken."""
 
 
+#: Ports handed out by free_port: below Linux's ephemeral range (32768-60999), so an outgoing connection's
+#: local port cannot take a listening port between the moment it is chosen and the moment it is bound.
+LISTEN_PORTS = range(20000, 32000)
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port nothing listens on right now (the OS picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
+    """A TCP port nothing uses right now, outside the ephemeral range (a random one that binds)."""
+    import random
+
+    rng = random.SystemRandom()
+    for _ in range(200):
+        port = rng.choice(LISTEN_PORTS)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind((host, port))
+            except OSError:
+                continue
+            return port
+    raise OSError(f"no free TCP port on {host} in {LISTEN_PORTS.start}-{LISTEN_PORTS.stop - 1}")
 
 
 class OrthancServer:
