@@ -10,13 +10,10 @@ Training (``hccrisk.nets.cox_cohort``) runs the same chain, so a bundle reproduc
 
 from __future__ import annotations
 
-import csv
-from pathlib import Path
-
 import numpy as np
 import torch
 
-from hccrisk.nets.transforms import LoadIngestedCeusd
+from hccrisk.nets.transforms import LoadIngestedCeusd, PatientPredictionWriter
 
 #: liu2020: "We adopted 3-min CEUS for analysis."
 FIRST_SECONDS = 180.0
@@ -62,26 +59,10 @@ class LogHazardInferer:
         return out.reshape(b, k, -1).mean(1)
 
 
-class LogHazardWriter:
-    """Ignite handler: writes ``patient,log_hazard`` to a CSV, one row per patient."""
+class LogHazardWriter(PatientPredictionWriter):
+    """``patient,log_hazard``, one row per patient."""
 
-    def __init__(self, output_file: str):
-        self.path = Path(output_file)
+    column = "log_hazard"
 
-    def attach(self, engine) -> None:
-        from monai.utils import optional_import
-
-        events, _ = optional_import("ignite.engine", name="Events")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.open("w", newline="") as f:
-            csv.writer(f).writerow(["patient", "log_hazard"])
-        engine.add_event_handler(events.ITERATION_COMPLETED, self)
-
-    def __call__(self, engine) -> None:
-        batch, preds = engine.state.batch, engine.state.output
-        patients = [b["patient"] for b in batch] if isinstance(batch, list) else list(batch["patient"])
-        with self.path.open("a", newline="") as f:
-            w = csv.writer(f)
-            for p, out in zip(patients, preds):
-                pred = out["pred"] if isinstance(out, dict) else out
-                w.writerow([p, f"{float(pred.reshape(-1)[0]):.6f}"])
+    def value(self, pred: torch.Tensor) -> float:
+        return float(pred.reshape(-1)[0])

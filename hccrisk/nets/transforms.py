@@ -81,11 +81,17 @@ class SubCineInferer:
         return prob.reshape(b, k, -1).mean(1)
 
 
-class ProbabilityWriter:
-    """Ignite handler: appends ``patient,probability`` (class 1 = early recurrence) to a CSV per iteration."""
+class PatientPredictionWriter:
+    """Ignite handler: appends ``patient,<column>`` to a CSV per iteration, one row per patient; a subclass
+    says which number of the network output to write (``value``)."""
+
+    column = "prediction"
 
     def __init__(self, output_file: str):
         self.path = Path(output_file)
+
+    def value(self, pred: torch.Tensor) -> float:
+        raise NotImplementedError
 
     def attach(self, engine) -> None:
         from monai.utils import optional_import
@@ -93,7 +99,7 @@ class ProbabilityWriter:
         events, _ = optional_import("ignite.engine", name="Events")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self.path.open("w", newline="") as f:
-            csv.writer(f).writerow(["patient", "probability"])
+            csv.writer(f).writerow(["patient", self.column])
         engine.add_event_handler(events.ITERATION_COMPLETED, self)
 
     def __call__(self, engine) -> None:
@@ -104,4 +110,13 @@ class ProbabilityWriter:
             w = csv.writer(f)
             for p, out in zip(patients, preds):
                 pred = out["pred"] if isinstance(out, dict) else out
-                w.writerow([p, f"{float(pred[1]):.6f}"])
+                w.writerow([p, f"{self.value(pred):.6f}"])
+
+
+class ProbabilityWriter(PatientPredictionWriter):
+    """``patient,probability`` (class 1 = early recurrence)."""
+
+    column = "probability"
+
+    def value(self, pred: torch.Tensor) -> float:
+        return float(pred[1])
