@@ -156,18 +156,26 @@ def test_single_display_cine_tracks_on_the_contrast_region():
     assert np.mean([(abs(track.boxes[t] - truth[t]) <= 1).all() for t in range(30)]) >= 0.95
 
 
-def test_multi_clip_series_becomes_one_cine_and_the_box_follows_the_tumour_across_clips(tmp_path):
+@pytest.fixture(scope="module")
+def multi_clip_series(tmp_path_factory) -> tuple[Path, Path]:
+    """(cohort, folder of a CEUS series of 5 clips): seed 0 CEUS-only, SYN0002."""
+    from hccrisk.synth.cohort import generate_cohort
+    from lib.images import us_clips
+
+    cohort = tmp_path_factory.mktemp("multi_clip") / "c"
+    generate_cohort(cohort, n_patients=2, seed=0, modality="ceus", workers=1, progress=False)
+    return cohort, next(p.parent for p in (cohort / "dicom").rglob("*") if p.is_file() and len(us_clips(p.parent)) > 1)
+
+
+def test_multi_clip_series_becomes_one_cine_and_the_box_follows_the_tumour_across_clips(multi_clip_series, tmp_path):
     """A synthetic patient whose CEUS series has 5 clips (seed 0, SYN0002): one NIfTI of all frames in
     acquisition order, times from each clip's acquisition time, and the box tracked over every clip."""
     import csv
 
-    from hccrisk.synth.cohort import generate_cohort
     from lib.ceus import cine_from_stored_frames, clicks_to_region
     from lib.images import us_clips, us_geometry, write_clips_nifti
 
-    generate_cohort(tmp_path / "c", n_patients=2, seed=0, modality="ceus", workers=1, progress=False)
-    folder = next(p.parent for p in (tmp_path / "c" / "dicom").rglob("*") if p.is_file()
-                  and len(us_clips(p.parent)) > 1)
+    cohort, folder = multi_clip_series
     clips = us_clips(folder)
     out = tmp_path / "cine.nii.gz"
     assert write_clips_nifti(folder, out)
@@ -176,7 +184,7 @@ def test_multi_clip_series_becomes_one_cine_and_the_box_follows_the_tumour_acros
     assert len(frames) == len(times) == sum(int(ds.NumberOfFrames) for _, ds in clips)
     assert np.all(np.diff(times) > 0) and len(starts) == len(clips)
     pid = str(clips[0][1].PatientID)
-    with (tmp_path / "c" / "rois" / "observer1" / pid / "ceus_tumour.csv").open(newline="") as fh:
+    with (cohort / "rois" / "observer1" / pid / "ceus_tumour.csv").open(newline="") as fh:
         rows = list(csv.DictReader(fh))
     order = {str(ds.SOPInstanceUID): s for (_, ds), s in zip(clips, starts)}
     truth = np.zeros((len(frames), 4), int)
@@ -213,3 +221,45 @@ def test_saved_label_back_to_stored_frame_boxes_in_the_contrast_region():
     b0, b2 = got[0][1], got[1][1]
     assert (b0.x0, b0.y0, b0.x1, b0.y1, b0.frame) == (140, 30, 155, 40, 0)
     assert (b2.x0, b2.y0, b2.x1, b2.y1) == (100, 15, 104, 19)
+
+
+def test_multi_clip_cine_volume_is_valid_dicom_and_maps_back_to_the_stored_frames(multi_clip_series, tmp_path):
+    """The pseudo-volume OHIF's MONAI Label mode shows (hccrisk.roi.cine_volume, lib/cine_volumes.py): the
+    cine's frames at 2 fps, each one a stored frame of its clip (pixels equal, gray), plane positions along
+    z, dciodvfy without errors, read back by highdicom; its source references give the cine frames back."""
+    import shutil
+    import subprocess
+
+    import highdicom as hd
+    import pydicom
+
+    from hccrisk.roi.cine_volume import cine_frame_index, read_cine_volume
+    from lib.cine_volumes import write_series_volume, write_volume_nifti
+    from lib.images import us_clips, us_geometry
+
+    _, folder = multi_clip_series
+    path = write_series_volume(folder, tmp_path / "volume" / "v.dcm", "1.2.826.0.1.3680043.8.498.1")
+    clips = us_clips(folder)
+    _, times, starts = us_geometry(folder)
+    sources = read_cine_volume(path)
+    index = cine_frame_index(sources, [str(ds.SOPInstanceUID) for _, ds in clips], starts)
+    # 2 fps: one frame per 0.5 s of the cine, each the stored frame nearest its time, no frame twice
+    assert np.all(np.diff(index) > 0) and np.all(np.abs(np.diff(times[index])) > 0.25)
+    ends = list(starts[1:]) + [len(times)]
+    covered_s = sum(times[e - 1] - times[b] for b, e in zip(starts, ends))  # no frame in the gaps between clips
+    assert abs(len(index) - 2 * covered_s) <= 2 * len(clips)
+    vol = hd.imread(str(path))
+    clip_px = {str(ds.SOPInstanceUID): pydicom.dcmread(p).pixel_array for p, ds in clips}
+    for k in (0, len(index) // 2, len(index) - 1):
+        stored = clip_px[sources.sop_uids[k]][sources.frames[k]]
+        stored = np.round(stored[..., :3].mean(axis=-1)) if stored.ndim == 3 else stored
+        assert np.array_equal(vol.get_frame(k + 1), stored.astype(np.uint8))
+    positions = [float(f.PlanePositionSequence[0].ImagePositionPatient[2]) for f in vol.PerFrameFunctionalGroupsSequence]
+    assert np.allclose(np.diff(positions), np.diff(positions)[0]) and np.diff(positions)[0] > 0
+    nifti = tmp_path / "v.nii.gz"
+    assert write_volume_nifti(path.parent, nifti)
+    assert sitk.ReadImage(str(nifti)).GetSize() == (int(vol.Columns), int(vol.Rows), len(index))
+    if shutil.which("dciodvfy"):
+        report = subprocess.run(["dciodvfy", str(path)], capture_output=True, text=True).stderr
+        assert not [line for line in report.splitlines() if line.startswith("Error")], report
+    print(f"cine volume: {len(clips)} clips, {len(times)} stored frames -> {len(index)} frames at 2 fps")

@@ -42,7 +42,9 @@ from pydicom.dataset import Dataset
 from hccrisk.errors import InputError
 from hccrisk.roi.io import OBSERVER_TAG, observer_of, observer_series_description
 from hccrisk.roi.sr import write_box_sr
+from hccrisk.roi.cine_volume import cine_frame_index, volume_series_uid
 from lib.ceus import boxes_from_mask, cine_from_stored_frames
+from lib.cine_volumes import volume_sources, write_volume_nifti
 from lib.images import read_image, us_clips, us_geometry, write_clips_nifti
 
 logger = logging.getLogger(__name__)
@@ -66,7 +68,8 @@ class ObserverDICOMWebDatastore(DICOMWebDatastore):
             if not os.path.isdir(folder) or not os.listdir(folder):
                 dicom_web_download_series(None, image_id, folder, self._client, self._fetch_by_frame)
             cine = tempfile.NamedTemporaryFile(suffix=".nii.gz", delete=False).name
-            if write_clips_nifti(folder, cine):  # a multi-clip US series (False otherwise)
+            # a multi-clip US series or a CEUS cine volume (False otherwise: MONAI Label converts it)
+            if write_clips_nifti(folder, cine) or write_volume_nifti(folder, cine):
                 LocalDatastore.add_image(self, image_id, cine, self._dicom_info(image_id))  # copies it in
             os.unlink(cine)
         return super().get_image_uri(image_id)
@@ -84,7 +87,10 @@ class ObserverDICOMWebDatastore(DICOMWebDatastore):
         image_dir = os.path.realpath(os.path.join(self._datastore.image_path(), image_id))
         if info.get("Modality") == "US":
             margin = label_info.get("margin_mm", 5.0)
-            dcm = ceus_label_sr(image_uri, label_filename, observer, None if margin is None else float(margin))
+            cine_uri, cine_label = self._on_cine(image_uri, label_filename)
+            dcm = ceus_label_sr(cine_uri, cine_label, observer, None if margin is None else float(margin))
+            if cine_label != label_filename:
+                os.unlink(cine_label)
         else:
             dcm = nifti_to_dicom_seg(image_dir, label_filename, label_info.get("label_info"))
             if not dcm:
@@ -100,6 +106,26 @@ class ObserverDICOMWebDatastore(DICOMWebDatastore):
         if converted:
             os.unlink(converted)
         return saved
+
+    def _on_cine(self, image_uri: str, label_path: str) -> tuple[str, str]:
+        """A label saved on a CEUS cine volume, put back on its cine: (the cine's image, a label file the
+        cine's size, frames not in the volume empty); a label on the cine itself is returned as is."""
+        sources = volume_sources(image_uri)
+        if sources is None:
+            return image_uri, label_path
+        cine_uri = self.get_image_uri(sources.source_series_uid)
+        clips = us_clips(str(cine_uri).removesuffix(".nii.gz"))
+        _, _, starts = us_geometry(cine_uri)
+        index = cine_frame_index(sources, [str(ds.SOPInstanceUID) for _, ds in clips], starts)
+        cine = read_image(cine_uri)
+        label = sitk.GetArrayFromImage(read_image(label_path))
+        if len(label) != len(index):
+            raise InputError(label_path, f"the label has {len(label)} frames, the cine volume {len(index)}")
+        full = np.zeros((cine.GetSize()[2], *label.shape[1:]), np.uint8)
+        full[index] = label > 0
+        out = tempfile.NamedTemporaryFile(suffix=".nii.gz", delete=False).name
+        sitk.WriteImage(sitk.GetImageFromArray(full), out)
+        return cine_uri, out
 
     # --- sync: observer1's SEGs are the final labels ------------------------------------------------
 
@@ -130,7 +156,8 @@ class ObserverDICOMWebDatastore(DICOMWebDatastore):
 
     def _download_labeled_data(self) -> None:
         segs, with_sr = self._primary_labels()
-        valid = {s["image"] for s in segs} | with_sr
+        # a label saved on a cine's volume is stored as the cine's SR: keep the volume's local label too
+        valid = {s["image"] for s in segs} | with_sr | {volume_series_uid(uid) for uid in with_sr}
         for image in set(LocalDatastore.get_labeled_images(self)) - valid:
             logger.info("final label of %s no longer in the PACS: removed locally", image)
             uri = LocalDatastore.get_label_uri(self, image, DefaultLabelTag.FINAL)

@@ -11,9 +11,11 @@ import SimpleITK as sitk
 from monailabel.interfaces.tasks.infer_v2 import InferTask, InferType
 
 from hccrisk.errors import InputError
+from hccrisk.roi.cine_volume import cine_frame_index
 from lib.ceus import (ALLOWED_MARGINS_MM, box_from_clicks, box_from_label, cine_from_frames, cine_from_stored_frames,
                       clicks_to_region, corrections_from_params, paint_stored, propagate_box)
-from lib.images import read_image, us_geometry, write_label
+from lib.cine_volumes import volume_sources
+from lib.images import read_image, us_clips, us_geometry, write_label
 
 logger = logging.getLogger(__name__)
 
@@ -22,7 +24,9 @@ class CeusBoxInfer(InferTask):
     """Request: ``image`` (the CEUS cine), ``foreground`` clicks [x, y, frame] on one frame (2 = corners,
     more = outline) or ``label`` (a mask painted on one frame); params ``margin_mm`` (5 or 10, default 5)
     and ``corrections`` ([[x0, y0, x1, y1, frame], ...] stored-frame pixels: re-run from corrected frames).
-    Clicks are on the stored frame (either half of a dual display). Result: a label the cine's size, 1 inside
+    Clicks are on the stored frame (either half of a dual display). On a CEUS cine volume (what OHIF's panel
+    sends; ``cine_image`` = its source cine, set by the app) frame numbers are the volume's, tracking runs on
+    the cine, and the label is the volume's frames of it (``volume_frames``: the cine frame of each). Result: a label the cine's size, 1 inside
     the margin-enlarged tracked box on every frame (in both halves of a dual display); the JSON holds the
     per-frame boxes (``boxes``: x0, y0, x1, y1, contrast-region pixels, un-margined; ``roi_boxes``: the same
     with the margin, as painted; add region_origin for the stored frame) and the tracking source.
@@ -39,6 +43,13 @@ class CeusBoxInfer(InferTask):
 
     def __call__(self, request: dict[str, Any]):
         start = time.time()
+        volume = None
+        if request.get("cine_image"):  # a CEUS cine volume (lib/cine_volumes.py): track on its source cine
+            volume = read_image(request["image"])
+            index = self._volume_index(request)
+            request = {**request, "image": request["cine_image"],
+                       "foreground": [[x, y, int(index[int(k)])] for x, y, k in request.get("foreground") or []],
+                       "corrections": [[*c[:4], int(index[int(c[4])])] for c in request.get("corrections") or []]}
         image = read_image(request["image"])
         frames = sitk.GetArrayFromImage(image)  # (T, rows, columns) or (T, rows, columns, 3)
         frames = frames[None] if frames.ndim == 2 else frames[..., :3].mean(axis=-1) if frames.ndim == 4 else frames
@@ -52,6 +63,8 @@ class CeusBoxInfer(InferTask):
         reference = image if image.GetNumberOfComponentsPerPixel() == 1 else sitk.VectorIndexSelectionCast(image, 0)
         if reference.GetDimension() == 2:
             reference = sitk.JoinSeries(reference)
+        if volume is not None:  # the volume's frames of the cine's label, on the volume's grid
+            mask, reference = mask[index], volume
         path = write_label(mask, reference, request)
         latency = round(time.time() - start, 3)
         logger.info("ceus_box: %d frames, margin %.0f mm, source %s, %.2f s", len(mask), margin, track.source, latency)
@@ -59,7 +72,20 @@ class CeusBoxInfer(InferTask):
                       "region_origin": [0, 0] if contrast is None else [contrast.x0, contrast.y0],
                       "tracking_source": track.source, "boxes": np.asarray(track.boxes).tolist(),
                       "roi_boxes": np.asarray(track.expanded(margin)).tolist(),
-                      "spacing_mm": [float(v) for v in cine.spacing_mm], "latency_s": latency}
+                      "spacing_mm": [float(v) for v in cine.spacing_mm], "latency_s": latency,
+                      **({} if volume is None else {"volume_frames": index.tolist()})}
+
+    @staticmethod
+    def _volume_index(request: dict[str, Any]) -> np.ndarray:
+        """(K,) the cine frame of each frame of the requested cine volume."""
+        sources = volume_sources(request["image"])
+        if sources is None:
+            raise InputError(str(request["image"]), "cine_image given, but the image is not a CEUS cine volume")
+        clips = us_clips(str(request["cine_image"]).removesuffix(".nii.gz"))
+        geometry = us_geometry(request["cine_image"])
+        if geometry is None:
+            raise InputError(str(request["cine_image"]), "the cine volume's source is not a US cine")
+        return cine_frame_index(sources, [str(ds.SOPInstanceUID) for _, ds in clips], geometry[2])
 
     def _cine(self, request: dict[str, Any], image: sitk.Image, frames: np.ndarray):
         """The cine to track on, its contrast region and B-mode region (None, None for a plain image)."""
