@@ -9,7 +9,9 @@ from importlib import import_module
 
 _WHERE = {"StudyLoaderOperator": "study", "CeusSeriesSelectorOperator": "study", "CeusTimelineOperator": "ceus",
           "CeusRoiOperator": "ceus", "BundleInferenceOperator": "inference", "ClinicalValuesOperator": "clinical",
-          "NomogramOperator": "nomogram", "RiskReportWriterOperator": "results", "HeatmapWriterOperator": "results"}
+          "NomogramOperator": "nomogram", "RiskReportWriterOperator": "results", "HeatmapWriterOperator": "results",
+          "MriSeriesSelectorOperator": "mri", "MriVolumesOperator": "mri", "MriInferenceOperator": "mri",
+          "MriHeatmapWriterOperator": "mri"}
 
 __all__ = list(_WHERE)
 

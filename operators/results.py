@@ -31,7 +31,7 @@ class RiskReportWriterOperator(CaseStepOperator):
         result = RiskResult(case["model_name"], case["model_version"], case["imaging_signature"],
                             risk=case["risk"], cutoff=case["cutoff"], clinical=case["clinical"], missing=missing)
         tmp = self.output_folder / "sr.dcm.partial"
-        write_risk_sr(result, case["clips"], tmp, roi_file=case.get("roi_file"))
+        write_risk_sr(result, case.get("sources") or case["clips"], tmp, roi_file=case.get("roi_file"))  # MR: sources
         final = self.output_folder / f"SR_{pydicom.dcmread(tmp, stop_before_pixels=True).SOPInstanceUID}.dcm"
         tmp.replace(final)
         log.info("wrote %s", final.name)

@@ -1,4 +1,5 @@
-"""Study loading from a folder and CEUS series selection (hccrisk.dicom scan / select)."""
+"""Study loading from a folder, the choice of the CEUS or MRI path, and CEUS series selection (hccrisk.dicom
+scan / select; the MRI selection is operators.mri)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,11 @@ from pathlib import Path
 import pydicom
 from monai.deploy.core import Fragment, Operator, OperatorSpec
 
-from hccrisk.dicom.scan import Series, scan
+from operators.study_core import load_study, study_kind  # noqa: F401 - the app chooses its path with these
+
+from hccrisk.dicom.scan import Series
 from hccrisk.dicom.select import select_ceus
 from hccrisk.errors import InputError
-from hccrisk.log import pseudonym
 
 log = logging.getLogger(__name__)
 
@@ -21,36 +23,19 @@ SEG_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.66.4"
 
 
 class StudyLoaderOperator(Operator):
-    """Scan ``input_folder`` for DICOM; emit ``study``: the series of its one patient's one study (list[Series])."""
+    """Emit ``study``: the series of ``input_folder``'s one patient's one study (list[Series]); ``series``
+    when the app has loaded them already (to choose its path)."""
 
-    def __init__(self, fragment: Fragment, *args, input_folder: Path, **kwargs):
+    def __init__(self, fragment: Fragment, *args, input_folder: Path, series: list[Series] | None = None, **kwargs):
         self.input_folder = Path(input_folder)
+        self.series = series
         super().__init__(fragment, *args, **kwargs)
 
     def setup(self, spec: OperatorSpec) -> None:
         spec.output("study")
 
     def compute(self, op_input, op_output, context) -> None:
-        found = scan(self.input_folder)
-        broken = []
-        for error in found.errors:
-            if "not a DICOM file" in str(error):  # clinical.csv, a README: not part of the study
-                log.info("skipped %s", error)
-            else:
-                broken.append(error)
-        if broken:  # a truncated or corrupt image: refuse rather than report on part of the study
-            raise InputError(self.input_folder, f"{len(broken)} file(s) of the study cannot be read, so it is "
-                                                f"not analysed; first: {broken[0]}")
-        by_patient = found.by_patient()
-        if len(by_patient) != 1:
-            raise InputError(self.input_folder, f"expected one patient's study, found {len(by_patient)} patients")
-        (patient, series), = by_patient.items()
-        studies = {s.study_uid for s in series}
-        if len(studies) != 1:
-            raise InputError(self.input_folder, f"expected one study, found {len(studies)} for patient "
-                                                f"{pseudonym(patient)}")
-        log.info("study of patient %s: %d series", pseudonym(patient), len(series))
-        op_output.emit(series, "study")
+        op_output.emit(self.series if self.series is not None else load_study(self.input_folder), "study")
 
 
 class CeusSeriesSelectorOperator(Operator):
