@@ -20,7 +20,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage, signal
+from scipy import fft as sp_fft
+from scipy import ndimage
 
 from hccrisk.errors import InputError
 from hccrisk.roi.box import CeusBox, clip_box, expand_box
@@ -76,28 +77,76 @@ def ncc_map(image: np.ndarray, template: np.ndarray) -> np.ndarray:
     Returns:
         (H - h + 1, W - w + 1) NCC in [-1, 1]; 0 where the image window or the template is flat.
     """
-    image = np.asarray(image, dtype=np.float64)
-    t = np.asarray(template, dtype=np.float64)
-    h, w = t.shape
-    if h > image.shape[0] or w > image.shape[1]:
-        raise ValueError(f"template {t.shape} larger than the search image {image.shape}")
-    t = t - t.mean()
-    t_norm = np.sqrt(np.sum(t * t))
-    num = signal.fftconvolve(image, t[::-1, ::-1], mode="valid")
-    n = h * w
-    s1 = _window_sums(image, h, w)
-    s2 = _window_sums(image * image, h, w)
-    var = np.clip(s2 - s1 * s1 / n, 0.0, None)
-    den = np.sqrt(var) * t_norm
-    # Flat windows (or a flat template) carry no position information: score 0, not noise.
-    ok = den > 1e-6 * max(float(np.max(den)), 1e-12)
-    return np.where(ok, num / np.where(ok, den, 1.0), 0.0)
+    return _NccSearch(image, np.shape(template)).combined([template], [1.0])
+
+
+class _NccSearch:
+    """NCC of several same-size templates over one search area, sharing the area's FFT and window sums.
+
+    The correlation is circular on an FFT grid of at least the area's size (not area + template - 1):
+    the 'valid' positions never wrap around, so the smaller grid gives the same numbers for half the work.
+    """
+
+    def __init__(self, area: np.ndarray, template_shape: tuple[int, int]):
+        self.area = np.asarray(area, dtype=np.float64)
+        self.h, self.w = (int(v) for v in template_shape)
+        big, wide = self.area.shape
+        if self.h > big or self.w > wide:
+            raise ValueError(f"template {tuple(template_shape)} larger than the search image {self.area.shape}")
+        self.grid = (sp_fft.next_fast_len(big, real=True), sp_fft.next_fast_len(wide, real=True))
+        self.spectrum = sp_fft.rfft2(self.area, self.grid)
+        n = self.h * self.w
+        s1 = _window_sums(self.area, self.h, self.w)
+        s2 = _window_sums(self.area * self.area, self.h, self.w)
+        self.std = np.sqrt(np.clip(s2 - s1 * s1 / n, 0.0, None))  # sqrt(n) x the window's std
+
+    def combined(self, templates: list[np.ndarray], weights: list[float]) -> np.ndarray:
+        """sum_j weights[j] x NCC(templates[j]): (H - h + 1, W - w + 1), one inverse FFT for all of them."""
+        out_shape = (self.area.shape[0] - self.h + 1, self.area.shape[1] - self.w + 1)
+        cross = None
+        for template, weight in zip(templates, weights):
+            t = np.asarray(template, dtype=np.float64)
+            if t.shape != (self.h, self.w):
+                raise ValueError(f"template {t.shape} is not {(self.h, self.w)}")
+            t = t - t.mean()
+            t_norm = float(np.sqrt(np.sum(t * t)))
+            if weight == 0.0 or t_norm == 0.0:  # a flat template carries no position information: NCC 0
+                continue
+            term = (weight / t_norm) * np.conj(sp_fft.rfft2(t, self.grid))
+            cross = term if cross is None else cross + term
+        if cross is None:
+            return np.zeros(out_shape)
+        num = sp_fft.irfft2(self.spectrum * cross, self.grid)[:out_shape[0], :out_shape[1]]
+        # Flat windows carry no position information: score 0, not noise.
+        ok = self.std > 1e-6 * max(float(np.max(self.std)), 1e-12)
+        return np.where(ok, num / np.where(ok, self.std, 1.0), 0.0)
 
 
 def _window_sums(a: np.ndarray, h: int, w: int) -> np.ndarray:
     c = np.zeros((a.shape[0] + 1, a.shape[1] + 1))
     c[1:, 1:] = np.cumsum(np.cumsum(a, axis=0), axis=1)
     return c[h:, w:] - c[:-h, w:] - c[h:, :-w] + c[:-h, :-w]
+
+
+class _Features:
+    """The tracking image of a sample over a window only: "raw" intensities, or "gradient" (gradient
+    magnitude of the image smoothed by ``sigma`` pixels) computed on the window plus the Gaussian's reach,
+    so every value equals the whole-frame computation's (the search area is a fraction of the frame)."""
+
+    def __init__(self, stack: np.ndarray, sigma: tuple[float, float]):
+        self.stack, self.sigma = stack, sigma
+        # scipy's Gaussian kernel radius (truncate 4): what one output pixel reads on each side.
+        self.reach = tuple(int(4.0 * s + 0.5) for s in sigma)
+
+    def window(self, i: int, kind: str, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
+        """(y1 - y0, x1 - x0) float32 feature of sample ``i`` on rows y0:y1, columns x0:x1."""
+        if kind == "raw":
+            return self.stack[i, y0:y1, x0:x1].astype(np.float32)
+        h, w = self.stack.shape[1:]
+        ya, xa = max(y0 - self.reach[0], 0), max(x0 - self.reach[1], 0)
+        yb, xb = min(y1 + self.reach[0], h), min(x1 + self.reach[1], w)
+        padded = ndimage.gaussian_gradient_magnitude(self.stack[i, ya:yb, xa:xb].astype(np.float32), self.sigma)
+        return padded[y0 - ya:y1 - ya, x0 - xa:x1 - xa]
 
 
 def _tracking_source(cine: CeusCine, source: str) -> str:
@@ -147,17 +196,7 @@ def track_box(cine: CeusCine, anchor_box: CeusBox, anchor_index: int | None = No
     region = CeusBox(min(b.x0 for b in around), min(b.y0 for b in around), max(b.x1 for b in around),
                      max(b.y1 for b in around))
     kinds = _feature_kinds(cine, src, region)
-    cache: dict[tuple[int, str], np.ndarray] = {}
-
-    def image(i: int, kind: str) -> np.ndarray:
-        """Sample i as a tracking image: "raw" intensities or "gradient" (smoothed gradient magnitude)."""
-        if (i, kind) not in cache:
-            img = stack[i].astype(np.float32)
-            cache[(i, kind)] = img if kind == "raw" else ndimage.gaussian_gradient_magnitude(img, sigma)
-            if len(cache) > 6:
-                cache.pop(next(iter(cache)))
-        return cache[(i, kind)]
-
+    features = _Features(stack, sigma)
     boxes = np.zeros((n, 4), dtype=np.int64)
     tracked = np.zeros(n, dtype=bool)
     score = np.full(n, np.nan)
@@ -169,7 +208,7 @@ def track_box(cine: CeusCine, anchor_box: CeusBox, anchor_index: int | None = No
         stop = order[j + 1] if j + 1 < len(order) else n
         segments = [(k, stop, 1)] + ([(k, -1, -1)] if j == 0 else [])
         for start, end, step in segments:
-            _track_segment(image, kinds, cine.valid, keys[k], start, end, step, ctx, radius, gap_radius,
+            _track_segment(features, kinds, cine.valid, keys[k], start, end, step, ctx, radius, gap_radius,
                            cine.shape, boxes, tracked, score, keyframe)
     return BoxTrack(boxes, tracked, score, keyframe, cine.shape, (sy, sx), src)
 
@@ -191,8 +230,8 @@ def _feature_kinds(cine: CeusCine, src: str, region: CeusBox) -> np.ndarray:
     return np.where(arrived, "gradient", "raw").astype(object)
 
 
-def _track_segment(image, kinds, valid, key_box: CeusBox, start: int, stop: int, step: int, ctx, radius,
-                   gap_radius, shape, boxes, tracked, score, keyframe) -> None:
+def _track_segment(features: _Features, kinds, valid, key_box: CeusBox, start: int, stop: int, step: int, ctx,
+                   radius, gap_radius, shape, boxes, tracked, score, keyframe) -> None:
     """Track from key frame ``start`` towards ``stop`` (exclusive), writing into the output arrays."""
     h_img, w_img = shape
     # Template = box + context rim, clipped to the region at the key frame; its offset to the box is fixed.
@@ -200,8 +239,8 @@ def _track_segment(image, kinds, valid, key_box: CeusBox, start: int, stop: int,
     patch = clip_box(patch, shape)
     off = (key_box.x0 - patch.x0, key_box.y0 - patch.y0)
     ph, pw = patch.height, patch.width
-    key_tpl = image(start, kinds[start])[patch.y0:patch.y1, patch.x0:patch.x1]
-    prev_tpl = key_tpl
+    key_tpl: np.ndarray | None = None  # cut when first needed: a key frame followed by another has no search
+    prev_tpl: np.ndarray | None = None
     prev_i = start
     px, py = patch.x0, patch.y0
     bw, bh = key_box.width, key_box.height
@@ -219,16 +258,18 @@ def _track_segment(image, kinds, valid, key_box: CeusBox, start: int, stop: int,
             put(i, np.nan, False)
             after_gap = True
             continue
+        if key_tpl is None:
+            key_tpl = features.window(start, kinds[start], patch.y0, patch.y1, patch.x0, patch.x1)
+            prev_tpl = key_tpl
         ry, rx = gap_radius if after_gap else radius
         ya, yb = max(py - ry, 0), min(py + ry + ph, h_img)
         xa, xb = max(px - rx, 0), min(px + rx + pw, w_img)
         # Where the feature changes (the contrast arrival), sample i is still matched in the previous
         # sample's feature, and the running template restarts from sample i in the new one.
         kind, switch = kinds[prev_i], kinds[i] != kinds[prev_i]
-        feats = image(i, kind)
-        area = feats[ya:yb, xa:xb]
+        area = features.window(i, kind, ya, yb, xa, xb)
         w_key = KEY_WEIGHT if kind == kinds[start] else 0.0
-        combined = w_key * ncc_map(area, key_tpl) + (1.0 - w_key) * ncc_map(area, prev_tpl)
+        combined = _NccSearch(area, (ph, pw)).combined([key_tpl, prev_tpl], [w_key, 1.0 - w_key])
         # Prefer the smallest move among equal scores (flat images give an all-zero map).
         dy, dx = np.mgrid[0:combined.shape[0], 0:combined.shape[1]]
         dist = ((dy + ya - py) / ry) ** 2 + ((dx + xa - px) / rx) ** 2
@@ -238,8 +279,8 @@ def _track_segment(image, kinds, valid, key_box: CeusBox, start: int, stop: int,
         py, px = int(by + ya), int(bx + xa)
         put(i, float(combined[by, bx]), True)
         if switch:
-            prev_tpl = image(i, kinds[i])[py:py + ph, px:px + pw]
+            prev_tpl = features.window(i, kinds[i], py, py + ph, px, px + pw)
         else:
-            prev_tpl = (1.0 - EMA) * prev_tpl + EMA * feats[py:py + ph, px:px + pw]
+            prev_tpl = (1.0 - EMA) * prev_tpl + EMA * area[py - ya:py - ya + ph, px - xa:px - xa + pw]
         prev_i = i
         after_gap = False

@@ -8,7 +8,7 @@ from hccrisk.roi.box import CeusBox, contains, iou
 from hccrisk.roi.cine import load_cine
 from hccrisk.roi.frames import crop_box_cine
 from hccrisk.roi.observers import observer_box, truth_boxes
-from hccrisk.roi.tracking import ncc_map, track_box
+from hccrisk.roi.tracking import _Features, _NccSearch, ncc_map, track_box
 
 PATIENTS = ("SYN0001", "SYN0002", "SYN0003", "SYN0004")
 
@@ -26,6 +26,23 @@ def test_ncc_matches_a_brute_force_reference():
             ref[y, x] = (w * t).sum() / np.sqrt((w * w).sum() * (t * t).sum())
     np.testing.assert_allclose(got, ref, atol=1e-9)
     assert np.unravel_index(np.argmax(got), got.shape) == (5, 7)
+    # The tracker's search scores two templates in one pass: the weighted sum of their NCC maps.
+    other = rng.normal(size=(7, 8))
+    both = _NccSearch(image, (7, 8)).combined([template, other], [0.3, 0.7])
+    np.testing.assert_allclose(both, 0.3 * got + 0.7 * ncc_map(image, other), atol=1e-12)
+    assert not _NccSearch(image, (7, 8)).combined([np.ones((7, 8))], [1.0]).any()  # flat template: no information
+
+
+def test_feature_windows_equal_the_whole_frame_computation():
+    """The tracker smooths only the search window (plus the Gaussian's reach): same values as the whole frame."""
+    from scipy import ndimage
+
+    stack = np.random.default_rng(1).integers(0, 255, size=(2, 90, 110), dtype=np.uint8)
+    features = _Features(stack, (2.5, 3.1))
+    whole = ndimage.gaussian_gradient_magnitude(stack[1].astype(np.float32), (2.5, 3.1))
+    for y0, y1, x0, x1 in ((0, 30, 0, 40), (20, 70, 35, 90), (60, 90, 80, 110), (0, 90, 0, 110)):
+        np.testing.assert_array_equal(features.window(1, "gradient", y0, y1, x0, x1), whole[y0:y1, x0:x1])
+        np.testing.assert_array_equal(features.window(1, "raw", y0, y1, x0, x1), stack[1, y0:y1, x0:x1])
 
 
 def _setup(roi_cohort, pid):
