@@ -15,6 +15,10 @@ from scipy import ndimage
 from hccrisk.synth.latent import PatientLatents
 
 FOV_DEPTH_MM = 140.0  #: imaged depth of each region (rows span this)
+#: End of the arterial phase (s from injection), as the ingest splits phases (0-30 s arterial).
+ARTERIAL_END_S = 30.0
+ARTERIAL_FADE_S = 6.0  #: time constant of the fading of arterial-only features (Kinetics.arterial_fade)
+RIM_FILL_S = 20.0  #: time constant of the tumour centre catching up with its rim after arrival
 
 
 @dataclass(frozen=True)
@@ -29,11 +33,29 @@ class Kinetics:
     liver_washin_s: float
     liver_washout_s: float
     liver_amplitude: float
+    #: hyper-enhancement over the liver's plateau during the arterial phase (1.1 x arterial_enhancement)
+    tumour_excess: float = 0.0
+    #: washout and the fading of arterial features start when the arterial phase ends (s)
+    arterial_end_s: float = ARTERIAL_END_S
+
+    def fade_start_s(self) -> float:
+        """When the arterial features start fading: wash-in at 95 % (t0 + 3 wi), at the latest when the
+        arterial phase ends."""
+        return min(self.tumour_arrival_s + 3.0 * self.tumour_washin_s, self.arterial_end_s)
+
+    def arterial_fade(self, t: np.ndarray | float) -> np.ndarray:
+        """1 until :meth:`fade_start_s`, then exp(-(t - start) / 6 s): the arterial-only features (the
+        hyper-enhancement, the rim pattern) are gone ~15 s into the portal venous phase at the latest."""
+        return np.exp(-np.maximum(np.asarray(t, dtype=np.float64) - self.fade_start_s(), 0.0) / ARTERIAL_FADE_S)
 
     def tumour(self, t: np.ndarray | float) -> np.ndarray:
-        """Mean enhancement of viable tumour at times ``t`` (s from injection)."""
-        return _bolus(t, self.tumour_arrival_s, self.tumour_washin_s, self.tumour_washout_s,
-                      self.tumour_amplitude)
+        """Mean enhancement of viable tumour at times ``t`` (s from injection): wash-in from arrival to
+        amplitude x (1 + excess), the excess fading after the peak, washout after the arterial phase."""
+        t = np.asarray(t, dtype=np.float64)
+        x = np.maximum(t - self.tumour_arrival_s, 0.0)
+        washed = np.exp(-np.maximum(t - self.arterial_end_s, 0.0) / self.tumour_washout_s)
+        return (self.tumour_amplitude * (1.0 + self.tumour_excess * self.arterial_fade(t))
+                * (1.0 - np.exp(-x / self.tumour_washin_s)) * washed)
 
     def liver(self, t: np.ndarray | float) -> np.ndarray:
         """Mean enhancement of liver parenchyma (later and slower than the tumour)."""
@@ -45,9 +67,10 @@ class Kinetics:
         return _bolus(t, self.liver_arrival_s - 3.0, 5.0, 300.0, 0.95)
 
     def tumour_peak_s(self) -> float:
-        """Time of peak tumour enhancement (s from injection), exact for the bolus model."""
-        ti, to = self.tumour_washin_s, self.tumour_washout_s
-        return self.tumour_arrival_s + ti * float(np.log1p(to / ti))
+        """Time of peak tumour enhancement (s from injection), to 0.01 s (numerically, over 0-120 s): at
+        or just after :meth:`fade_start_s`."""
+        t = np.arange(0.0, 120.0, 0.01)
+        return float(t[int(np.argmax(self.tumour(t)))])
 
 
 def _bolus(t, arrival: float, washin: float, washout: float, amplitude: float) -> np.ndarray:
@@ -57,17 +80,18 @@ def _bolus(t, arrival: float, washin: float, washout: float, amplitude: float) -
 
 
 def kinetics(p: PatientLatents, rng: np.random.Generator) -> Kinetics:
-    """Kinetics from the latents: aggressive tumours arrive earlier, enhance more, wash out faster."""
-    a = p.aggressiveness
-    arrival = float(np.clip(14.0 - 2.0 * a + rng.normal(0, 1.5), 7.0, 22.0))
+    """Kinetics from the latents. The arterial phase shows ``arterial_aggressiveness`` (aggressive
+    tumours arrive earlier, wash in faster, enhance more), the later phases ``washout`` (faster washout),
+    and nothing of one half leaks into the other's phases (docs/synthetic.md, "CEUS")."""
+    circulation = 14.0 + rng.normal(0, 1.5)  # the patient's arm-to-liver time: no tumour biology
+    arrival = float(np.clip(circulation - 2.0 * p.arterial_aggressiveness, 7.0, 22.0))
     washin = 3.0 + 4.0 * (1.0 - p.arterial_enhancement)
     washout = 25.0 + 450.0 * (1.0 - p.washout) ** 2
-    liver_arrival = arrival + 6.0 + abs(rng.normal(0, 2.0))
+    # The parenchyma follows the circulation, not the tumour, so its arrival says nothing of a.
+    liver_arrival = max(circulation + 6.0 + abs(rng.normal(0, 2.0)), arrival + 2.0)
     liver_amp = 0.55
-    # Scale the tumour so its peak is (1 + arterial_enhancement) x the liver's plateau.
-    peak_shape = (1 - np.exp(-np.log1p(washout / washin))) * np.exp(-washin * np.log1p(washout / washin) / washout)
-    amp = liver_amp * (1.0 + 1.1 * p.arterial_enhancement) / float(peak_shape)
-    return Kinetics(arrival, washin, washout, amp, liver_arrival, 12.0, 900.0, liver_amp)
+    return Kinetics(arrival, washin, washout, liver_amp, liver_arrival, 12.0, 900.0, liver_amp,
+                    tumour_excess=1.1 * p.arterial_enhancement)
 
 
 @dataclass
@@ -133,7 +157,8 @@ def build_scene(p: PatientLatents, rng: np.random.Generator, rows: int, cols: in
     tex = ndimage.uniform_filter(speck, size=2)
     echo = np.where(y_mm < skin, 125.0, 12.0).astype(np.float32)
     echo[liver] = 95.0
-    echo[tumour] = 72.0 + 40.0 * (p.aggressiveness > 0.8)  # some aggressive tumours hyperechoic
+    # B-mode shows in every phase (0.06 B in the contrast image): large tumours are the hyperechoic ones.
+    echo[tumour] = 72.0 + 40.0 * (p.tumour_size_cm > 4.5)
     echo[necrotic] = 45.0
     echo[vessel] = 15.0
     bmode = np.clip(echo * tex, 0, 255).astype(np.float32)
@@ -195,13 +220,14 @@ def render(scene: Scene, k: Kinetics, t: float, shift: tuple[int, int], rng: np.
     """Contrast-mode and B-mode region images (rows, cols) uint8 at time ``t`` with scene ``shift``.
 
     Contrast pixel = 6 + 200 * E * S + 0.06 * B, where E is the local enhancement (liver, vessel and
-    viable tumour curves; the tumour centre lags its rim by ``rim``), S fresh bubble speckle.
+    viable tumour curves; in the arterial phase the tumour centre lags its rim by ``rim``), S fresh bubble speckle.
     """
     dy, dx = shift
     r0, c0 = scene.pad - dy, scene.pad - dx
     win = (slice(r0, r0 + rows), slice(c0, c0 + cols))
     tum = float(k.tumour(t))
-    rim_lag = float(np.exp(-max(t - k.tumour_arrival_s, 0.0) / 40.0))
+    # The centre lags the rim after arrival; the pattern is arterial only (fades after the AP).
+    rim_lag = float(np.exp(-max(t - k.tumour_arrival_s, 0.0) / RIM_FILL_S) * k.arterial_fade(t))
     rim_w = scene.rim * rim_lag
     enh = (float(k.liver(t)) * scene.liver[win] + float(k.vessel(t)) * scene.vessel[win]
            + tum * (1.0 - rim_w) * scene.viable[win] + tum * rim_w * scene.viable_rho2[win])

@@ -27,7 +27,8 @@ MODALITIES = ("ceus", "mri", "both")
 #: CEUS/MRI folder styles, chosen per patient: the ingest must find studies wherever they lie.
 DICOM_LAYOUTS = ("nested", "flat", "opaque")
 _LATENT_COLUMNS = ("aggressiveness", "liver_reserve", "cirrhosis", "tumour_size_cm", "tumour_number",
-                   "heterogeneity", "rim", "washout", "arterial_enhancement", "depth_cm", "vendor",
+                   "heterogeneity", "rim", "washout", "arterial_enhancement", "arterial_aggressiveness",
+                   "washout_aggressiveness", "depth_cm", "vendor",
                    "study_datetime", "sex", "age")
 
 

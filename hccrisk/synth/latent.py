@@ -26,6 +26,9 @@ _GIVEN = {
 }
 
 
+RIM_SLOPE, WASHOUT_SLOPE, ARTERIAL_SLOPE = 2.0, 2.0, 1.4
+
+
 def _sigmoid(x: float) -> float:
     return float(1.0 / (1.0 + np.exp(-x)))
 
@@ -42,15 +45,17 @@ class PatientLatents:
     index: int  #: 0-based position in the cohort
     seed: int  #: per-patient seed (from the cohort seed); seeds every random draw for this patient
     cohort_seed: int  #: the cohort seed (UIDs are derived from it)
-    aggressiveness: float  #: tumour biology, N(0, 1); drives recurrence and the imaging phenotype
+    aggressiveness: float  #: tumour biology, N(0, 1); drives recurrence (the outcomes see only this)
     liver_reserve: float  #: liver function, N(0, 1), higher = better; drives ALB/TBIL/PT and death
     cirrhosis: bool
     tumour_size_cm: float  #: largest tumour diameter, cm (1-10)
     tumour_number: int  #: 1, 2 or 3 (= three or more)
-    heterogeneity: float  #: [0, 1] share of non-enhancing (necrotic) patches inside the tumour
+    heterogeneity: float  #: [0, 1] share of non-enhancing (necrotic) patches; follows size, not a
     rim: float  #: [0, 1] rim-enhancement strength (peripheral vs. diffuse arterial enhancement)
     washout: float  #: [0, 1] speed/depth of portal-venous/late washout of the tumour
     arterial_enhancement: float  #: [0, 1] peak arterial hyper-enhancement of the tumour vs. liver
+    arterial_aggressiveness: float  #: (a + d) / sqrt 2, N(0, 1): what the arterial phase shows
+    washout_aggressiveness: float  #: (a - d) / sqrt 2, N(0, 1), independent of the arterial one: PP/LP
     depth_cm: float  #: depth of the tumour centre below the probe/skin, cm
     vendor: str  #: "A", "B" or "C"
     study_datetime: dt.datetime  #: imaging date/time; for CEUS the contrast injection (t = 0)
@@ -91,16 +96,22 @@ def draw_patient(index: int, patient_seed: int, cohort_seed: int, signal: float)
     """Draw one patient's latents from its own seed (see docs/synthetic.md, "Latent model")."""
     g = np.random.default_rng(np.random.SeedSequence([patient_seed, 1]))
     a = float(g.standard_normal())
+    # The imaging phenotype splits a into two independent halves, a = (a_ap + a_wo) / sqrt 2: the
+    # arterial phase shows one, washout the other, so only the phases together see all of a. d comes
+    # from its own stream, leaving every other draw (clinical values, outcomes, layout) unchanged.
+    d = float(np.random.default_rng(np.random.SeedSequence([patient_seed, 2])).standard_normal())
+    a_ap, a_wo = (a + d) / np.sqrt(2.0), (a - d) / np.sqrt(2.0)
     r = float(g.standard_normal())
     cirrhosis = bool(g.random() < _sigmoid(0.6 - 1.1 * r))
     size = float(np.clip(np.exp(np.log(3.0) + 0.35 * a + 0.25 * g.standard_normal()), 1.0, 10.0))
     # Ordinal number of nodules: aggressive tumours are more often multifocal.
     u = 0.9 * a + g.logistic()
     number = 1 if u < 1.6 else (2 if u < 2.8 else 3)
-    heterogeneity = float(np.clip(_sigmoid(-1.4 + 1.3 * a + 0.4 * g.standard_normal()), 0.0, 1.0))
-    rim = float(_sigmoid(-1.2 + 1.6 * a + 0.5 * g.standard_normal()))
-    washout = float(_sigmoid(0.2 + 1.2 * a + 0.5 * g.standard_normal()))
-    arterial = float(_sigmoid(1.0 + 0.6 * a + 0.5 * g.standard_normal()))
+    # Necrosis is visible in every phase, so it follows size (already visible everywhere) and no half of a.
+    heterogeneity = float(np.clip(_sigmoid(-1.4 + 2.0 * np.log(size / 3.0) + 0.4 * g.standard_normal()), 0.0, 1.0))
+    rim = float(_sigmoid(-1.2 + RIM_SLOPE * a_ap + 0.5 * g.standard_normal()))
+    washout = float(_sigmoid(0.2 + WASHOUT_SLOPE * a_wo + 0.5 * g.standard_normal()))
+    arterial = float(_sigmoid(1.0 + ARTERIAL_SLOPE * a_ap + 0.5 * g.standard_normal()))
     depth = float(np.clip(g.normal(7.0, 1.6), 4.0, 11.0))
     vendor = VENDORS[int(g.integers(len(VENDORS)))]
     sex = "M" if g.random() < 0.82 else "F"
@@ -123,6 +134,8 @@ def draw_patient(index: int, patient_seed: int, cohort_seed: int, signal: float)
         rim=rim,
         washout=washout,
         arterial_enhancement=arterial,
+        arterial_aggressiveness=float(a_ap),
+        washout_aggressiveness=float(a_wo),
         depth_cm=depth,
         vendor=vendor,
         study_datetime=when,

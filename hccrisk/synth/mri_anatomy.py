@@ -316,7 +316,7 @@ def _nodule_diameters(p: PatientLatents, rng: np.random.Generator) -> list[float
 def _place_nodules(anat: Anatomy, p: PatientLatents, rng: np.random.Generator,
                    cover: tuple[np.ndarray, np.ndarray]) -> tuple[Nodule, ...]:
     """Nodules inside the liver, apart from each other and from the big vessels, wholly inside the
-    ``cover`` box when they fit. Shape irregularity (lobulation) grows with aggressiveness."""
+    ``cover`` box when they fit. Shape irregularity (lobulation) grows with size."""
     placed: list[Nodule] = []
     lo, hi = anat.liver_bounds(0.0)
     diameters = _nodule_diameters(p, rng)
@@ -343,7 +343,8 @@ def _place_nodules(anat: Anatomy, p: PatientLatents, rng: np.random.Generator,
             if score > 0 and depth > min(r + 5.0, 40.0):
                 break
         waves = rng.normal(0.0, 2.2, (6, 3))
-        amp = 0.04 + 0.10 / (1.0 + np.exp(-1.5 * p.aggressiveness))
+        # Seen in every phase, so it follows size (visible anyway), not a half of the aggressiveness.
+        amp = 0.04 + 0.10 / (1.0 + np.exp(-3.5 * np.log(p.tumour_size_cm / 3.0)))
         box_lo, box_hi = Ellipsoid(best, semi, rot).bounds(r * (amp + 0.05) + 4.0)
         step = max(1.0, diameter / 48.0)
         texture = smooth_field(box_lo, box_hi, step, max(1.2, 0.05 * diameter), rng)

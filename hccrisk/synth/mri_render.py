@@ -52,17 +52,19 @@ class PhaseSignals:
 def phase_signals(p: PatientLatents, phase: str, delay_s: float) -> PhaseSignals:
     """Signals of ``phase`` acquired ``delay_s`` seconds after injection (ignored for T2).
 
-    The tumour follows the latents: arterial hyper-enhancement (``arterial_enhancement``, rim pattern
-    from ``rim``), wash-out in PVP/DP (``washout``), capsule, T2 hyperintensity and texture growing
-    with ``aggressiveness`` and ``heterogeneity``; the liver enhances less when cirrhotic or with
-    poor reserve.
+    The tumour follows the latents, each phase one half of the aggressiveness (docs/synthetic.md):
+    AP the arterial half (hyper-enhancement ``arterial_enhancement``, rim pattern ``rim``, peritumoral
+    enhancement), PVP/DP and T2 the washout half (wash-out and capsule ``washout``, T2 hyperintensity);
+    texture and necrosis follow ``heterogeneity`` (tied to size) in every phase; the liver enhances
+    less when cirrhotic or with poor reserve.
     """
-    a = float(np.clip(p.aggressiveness, -2.5, 2.5))
+    a_ap = float(np.clip(p.arterial_aggressiveness, -2.5, 2.5))
+    a_wo = float(np.clip(p.washout_aggressiveness, -2.5, 2.5))
     texture_sd = 0.05 + 0.2 * p.heterogeneity
     capsule_strength = 0.3 + 0.5 * p.washout
     if phase == "T2":
         liver = _T2["liver"] * (1.08 if p.cirrhosis else 1.0)
-        tissue = dict(_T2, liver=liver, tumour=liver * (1.6 + 0.22 * a))
+        tissue = dict(_T2, liver=liver, tumour=liver * (1.6 + 0.22 * a_wo))
         return PhaseSignals(tissue, 0.0, 0.9 * liver, 0.0, texture_sd)
     if phase not in DYNAMIC_PHASES:
         raise ValueError(f"unknown MR phase {phase!r}; expected one of {PHASES}")
@@ -77,7 +79,7 @@ def phase_signals(p: PatientLatents, phase: str, delay_s: float) -> PhaseSignals
         tissue["portal"] = _T1_PRE["portal"] + 0.35 * float(np.clip((delay_s - 18.0) / 15.0, 0.0, 1.0))
         tissue["tumour"] = liver * (1.1 + 0.9 * p.arterial_enhancement * timing)
         capsule = 0.95 * liver
-        peritumoral = 0.35 / (1.0 + np.exp(-2.0 * (a - 0.5)))
+        peritumoral = 0.35 / (1.0 + np.exp(-2.0 * (a_ap - 0.5)))
         return PhaseSignals(tissue, float(p.rim), capsule, float(peritumoral), texture_sd)
     ratio = 1.0 - (0.45, 0.55)[i - 1] * p.washout
     tissue["tumour"] = liver * ratio

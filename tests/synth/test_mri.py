@@ -178,8 +178,10 @@ def test_enhancement_follows_aggressiveness(tmp_path):
     in AP and washes out more in PVP."""
     base = _patients_per_vendor()["C"]
     common = dict(heterogeneity=0.05, rim=0.1, tumour_size_cm=3.0, tumour_number=1)
-    mild = dataclasses.replace(base, aggressiveness=-1.5, arterial_enhancement=0.3, washout=0.15, **common)
-    bad = dataclasses.replace(base, aggressiveness=1.5, arterial_enhancement=0.9, washout=0.85, **common)
+    mild = dataclasses.replace(base, aggressiveness=-1.5, arterial_aggressiveness=-1.5, washout_aggressiveness=-1.5,
+                               arterial_enhancement=0.3, washout=0.15, **common)
+    bad = dataclasses.replace(base, aggressiveness=1.5, arterial_aggressiveness=1.5, washout_aggressiveness=1.5,
+                              arterial_enhancement=0.9, washout=0.85, **common)
     out = {}
     for name, p in (("mild", mild), ("bad", bad)):
         res = write_mri_study(p, tmp_path / name / "d", tmp_path / name / "r", "default", base.rng("mri"))
