@@ -21,9 +21,13 @@ def synth_command(
                                  help="Strength of the planted signal; 0 makes every outcome "
                                       "independent of images and clinical values."),
     modality: str = typer.Option("both", "--modality", help="ceus, mri or both."),
-    realistic: bool = typer.Option(False, "--realistic",
-                                   help="Full-resolution frames and slices, 15-25 fps (benchmarks; "
-                                        "use with --patients 1)."),
+    size: str = typer.Option("default", "--size",
+                             help="Size preset: default (a 120-patient cohort in about a minute); small "
+                                  "(MRI of a smaller field of view, fewer and thicker slices: about half "
+                                  "the ingest cost, for the CI science checks; --modality mri); realistic "
+                                  "(full-resolution frames and slices, 15-25 fps: benchmarks, with "
+                                  "--patients 1)."),
+    realistic: bool = typer.Option(False, "--realistic", help="Same as --size realistic."),
     workers: int = typer.Option(0, "--workers", min=0, help="Parallel patients (0: all cores)."),
 ) -> None:
     """Generate a synthetic HCC cohort (docs/synthetic.md, layout in docs/architecture.md)."""
@@ -31,12 +35,29 @@ def synth_command(
     from hccrisk.synth.cohort import generate_cohort
 
     start = time.perf_counter()
+    size, modality = size.strip().lower(), modality.strip().lower()
     try:
-        meta = generate_cohort(out, patients, seed, signal, modality.strip().lower(),
-                               "realistic" if realistic else "default", workers or None)
+        if realistic and size not in ("default", "realistic"):
+            raise InputError("--realistic", f"contradicts --size {size}")
+        size = "realistic" if realistic else size
+        _check_ceus_size(size, modality)
+        meta = generate_cohort(out, patients, seed, signal, modality, size, workers or None)
     except InputError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     mri = "" if meta["mri_written"] or meta["modality"] == "ceus" else " (MRI writer unavailable: skipped)"
     typer.echo(f"{meta['n_patients']} patients, {meta['n_dicom_files']} DICOM files in {out}{mri} "
                f"[{time.perf_counter() - start:.1f} s]")
+
+
+def _check_ceus_size(size: str, modality: str) -> None:
+    """The small preset is the MRI writer's; refuse it for CEUS while the CEUS writer has none."""
+    if modality == "mri":
+        return
+    from hccrisk.synth.ceus import LAYOUTS
+
+    if size not in LAYOUTS:
+        from hccrisk.errors import InputError
+
+        raise InputError("--size", f"the CEUS writer has no {size!r} preset (it has {sorted(LAYOUTS)}): "
+                                   f"use --modality mri with --size {size}")

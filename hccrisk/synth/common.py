@@ -27,9 +27,10 @@ EQUIPMENT: dict[str, dict[str, tuple[str, str, str]]] = {
 }
 INSTITUTION = "Synthetic Hepatology Centre"
 
-#: Size presets every writer understands: "default" (small, a cohort in about a minute) and
-#: "realistic" (full-resolution frames / slices, for benchmarks).
-SIZES: tuple[str, ...] = ("default", "realistic")
+#: Size presets: "default" (small, a cohort in about a minute), "realistic" (full-resolution frames /
+#: slices, for benchmarks) and "small" (MRI of a smaller field of view and fewer, thicker slices, about
+#: half the ingest cost: the CI science checks; docs/synthetic.md "Sizes and timing").
+SIZES: tuple[str, ...] = ("default", "realistic", "small")
 
 
 def uid_for(*parts: object) -> UID:

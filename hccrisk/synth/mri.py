@@ -36,8 +36,9 @@ def write_mri_study(
 ) -> dict:
     """Write one patient's MR study under ``dicom_dir`` and the ground-truth masks under ``roi_dir``.
 
-    ``size`` is "default" (128 x 128 x ~30 voxels of ~1.4 x 1.4 x 4 mm per series) or "realistic"
-    (256 x 256 x 40-72). Masks: ``roi_dir/mri_<phase>_tumour.nii.gz`` (uint8, nodule number, 1 =
+    ``size`` is "default" (128 x 128 x ~30 voxels of ~1.4 x 1.4 x 4 mm per series), "realistic"
+    (256 x 256 x 40-72) or "small" (96 x 96 x 15-20 voxels of ~1.5 x 1.5 x 5-7 mm, a smaller field of
+    view: the CI science checks). Masks: ``roi_dir/mri_<phase>_tumour.nii.gz`` (uint8, nodule number, 1 =
     largest) and ``mri_<phase>_liver.nii.gz`` (uint8 0/1) with exactly the geometry SimpleITK's
     ImageSeriesReader gives for that phase's series; ``observer2_roi_dir`` (optional) gets a second
     reader's perturbed tumour masks. Everything drawn comes from ``rng``.
@@ -119,16 +120,14 @@ def _streams(rng: np.random.Generator) -> dict[str, np.random.Generator]:
 def _series_grids(v: Vendor, size: str, rng: np.random.Generator) -> dict[str, SeriesGrid]:
     """The dynamic phases share one prescription; T2 has its own slices (and tilt)."""
     matrix, n_dyn, t2_matrix, n_t2 = SIZES[size]
-    realistic = size == "realistic"
-    fov = int(rng.choice(v.fov_realistic_mm if realistic else v.fov_mm))
-    # Default size zooms on the liver (right upper quadrant); realistic covers the whole abdomen.
-    centre = np.array([-10.0, 0.0, 0.0]) if realistic else np.array([-42.0, 2.0, 0.0])
+    fovs, (spacing, thick), (t2_spacing, t2_thick) = v.protocol(size)
+    fov = int(rng.choice(fovs))
+    # Default and small sizes zoom on the liver (right upper quadrant); realistic covers the whole abdomen.
+    centre = np.array([-10.0, 0.0, 0.0]) if size == "realistic" else np.array([-42.0, 2.0, 0.0])
     centre = centre + rng.normal(0.0, [4.0, 4.0, 5.0])
     oblique = rng.random() < v.oblique_probability
     tilt = float(rng.uniform(1.0, 4.0) * rng.choice([-1.0, 1.0])) if oblique else 0.0
-    spacing, thick = v.dynamic_slices_realistic if realistic else v.dynamic_slices
     dynamic = make_grid(centre, fov, matrix, n_dyn, spacing, thick, tilt)
-    t2_spacing, t2_thick = v.t2_slices_realistic if realistic else v.t2_slices
     t2 = make_grid(centre + np.array([0.0, 0.0, rng.normal(0.0, 3.0)]), fov, t2_matrix, n_t2,
                    t2_spacing, t2_thick, tilt)
     return {"T2": t2, "AP": dynamic, "PVP": dynamic, "DP": dynamic}

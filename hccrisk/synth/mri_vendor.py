@@ -61,17 +61,26 @@ class Vendor:
     series_numbers: tuple[int, int, int, int]  # T2, AP, PVP, DP
     head_first_numbering: bool  # InstanceNumber 1 = most cranial slice
     oblique_probability: float
-    fov_mm: tuple[int, ...]  # square FOVs the site uses (mm), default size / realistic size
+    fov_mm: tuple[int, ...]  # square FOVs the site uses (mm), default size / realistic / small size
     fov_realistic_mm: tuple[int, ...]
-    # (slice spacing, thickness) of the dynamic and T2 series, default and realistic sizes.
+    fov_small_mm: tuple[int, ...]  # multiples of 3: FOV / 96 stays a binary fraction (exact spacing)
+    # (slice spacing, thickness) of the dynamic and T2 series, default, realistic and small sizes.
     dynamic_slices: tuple[float, float]
     dynamic_slices_realistic: tuple[float, float]
+    dynamic_slices_small: tuple[float, float]
     t2_slices: tuple[float, float]
     t2_slices_realistic: tuple[float, float]
+    t2_slices_small: tuple[float, float]
     coil: str
     contrast_agent: str
     agent_concentration_mg_ml: float
     noise_sigma: float  # Rician noise sd, in signal units, of the dynamic series (T2: 0.6 x)
+
+    def protocol(self, size: str) -> tuple[tuple[int, ...], tuple[float, float], tuple[float, float]]:
+        """(FOV choices in mm, dynamic (slice spacing, thickness) mm, T2 (spacing, thickness) mm) of a size preset."""
+        return {"default": (self.fov_mm, self.dynamic_slices, self.t2_slices),
+                "realistic": (self.fov_realistic_mm, self.dynamic_slices_realistic, self.t2_slices_realistic),
+                "small": (self.fov_small_mm, self.dynamic_slices_small, self.t2_slices_small)}[size]
 
 
 VENDORS: dict[str, Vendor] = {
@@ -81,9 +90,9 @@ VENDORS: dict[str, Vendor] = {
         dynamic=Sequence("GR", "SP\\OSP", "FS", "3D", "*fl3d1", 4.1, 1.7, 1, 10.0, 400.0),
         image_type=("ORIGINAL", "PRIMARY", "M", "ND", "NORM"), bits_stored=12, signed=False, gain=650.0,
         rescale=False, series_numbers=(4, 9, 10, 11), head_first_numbering=False,
-        oblique_probability=0.4, fov_mm=(180, 190), fov_realistic_mm=(360, 380),
-        dynamic_slices=(4.0, 4.0), dynamic_slices_realistic=(3.0, 3.0),
-        t2_slices=(5.0, 5.0), t2_slices_realistic=(5.0, 5.0), coil="Body_18",
+        oblique_probability=0.4, fov_mm=(180, 190), fov_realistic_mm=(360, 380), fov_small_mm=(144, 150),
+        dynamic_slices=(4.0, 4.0), dynamic_slices_realistic=(3.0, 3.0), dynamic_slices_small=(5.0, 5.0),
+        t2_slices=(5.0, 5.0), t2_slices_realistic=(5.0, 5.0), t2_slices_small=(6.0, 6.0), coil="Body_18",
         contrast_agent="Gd-DTPA (Magnevist)", agent_concentration_mg_ml=469.0, noise_sigma=0.032),
     "B": Vendor(
         field_t=3.0,
@@ -91,9 +100,9 @@ VENDORS: dict[str, Vendor] = {
         dynamic=Sequence("GR", "SP", "FS", "3D", "T1FFE", 3.2, 1.5, 1, 10.0, 650.0),
         image_type=("ORIGINAL", "PRIMARY", "M_FFE", "M", "FFE"), bits_stored=12, signed=False,
         gain=1600.0, rescale=True, series_numbers=(501, 801, 901, 1001), head_first_numbering=True,
-        oblique_probability=0.0, fov_mm=(180, 192), fov_realistic_mm=(370, 384),
-        dynamic_slices=(4.0, 4.0), dynamic_slices_realistic=(2.5, 2.5),
-        t2_slices=(5.0, 5.5), t2_slices_realistic=(5.0, 5.5), coil="SENSE-Torso",
+        oblique_probability=0.0, fov_mm=(180, 192), fov_realistic_mm=(370, 384), fov_small_mm=(144, 153),
+        dynamic_slices=(4.0, 4.0), dynamic_slices_realistic=(2.5, 2.5), dynamic_slices_small=(5.0, 5.0),
+        t2_slices=(5.0, 5.5), t2_slices_realistic=(5.0, 5.5), t2_slices_small=(6.0, 6.5), coil="SENSE-Torso",
         contrast_agent="Gadobutrol (Gadovist)", agent_concentration_mg_ml=604.72, noise_sigma=0.024),
     "C": Vendor(
         field_t=3.0,
@@ -101,17 +110,19 @@ VENDORS: dict[str, Vendor] = {
         dynamic=Sequence("GR", "SS\\SK", "FAST_GEMS\\FS", "3D", "efgre3d", 3.9, 1.8, 1, 12.0, 488.3),
         image_type=("ORIGINAL", "PRIMARY", "OTHER"), bits_stored=16, signed=True, gain=900.0,
         rescale=False, series_numbers=(3, 7, 8, 9), head_first_numbering=True,
-        oblique_probability=0.0, fov_mm=(176, 184), fov_realistic_mm=(360, 380),
+        oblique_probability=0.0, fov_mm=(176, 184), fov_realistic_mm=(360, 380), fov_small_mm=(141, 147),
         # GE LAVA reconstructs overlapping slices ("ZIP2"): spacing half the thickness.
-        dynamic_slices=(4.0, 5.0), dynamic_slices_realistic=(2.5, 5.0),
-        t2_slices=(6.0, 6.0), t2_slices_realistic=(5.0, 6.0), coil="32Ch Body",
+        dynamic_slices=(4.0, 5.0), dynamic_slices_realistic=(2.5, 5.0), dynamic_slices_small=(5.0, 6.0),
+        t2_slices=(6.0, 6.0), t2_slices_realistic=(5.0, 6.0), t2_slices_small=(7.0, 7.0), coil="32Ch Body",
         contrast_agent="Gd-DTPA", agent_concentration_mg_ml=469.0, noise_sigma=0.026),
 }
 
-#: Slices and matrix of each size preset: (matrix, dynamic slices, T2 matrix, T2 slices).
+#: Slices and matrix of each size preset: (matrix, dynamic slices, T2 matrix, T2 slices). "small" (CI
+#: science checks) covers ~60 % of the default volume: its 1 mm ingest grid, hence the ingest, is ~half.
 SIZES: dict[str, tuple[int, int, int, int]] = {
     "default": (128, 32, 128, 26),
     "realistic": (256, 72, 256, 40),
+    "small": (96, 20, 96, 15),
 }
 
 
