@@ -107,6 +107,35 @@ def test_cropping_before_pyradiomics_gives_pyradiomics_own_values(stem):
     np.testing.assert_array_equal(cropped.to_numpy(), own.to_numpy())
 
 
+@pytest.mark.parametrize("stem", ["chen2025_mri", "huang2022_ceus2d"])
+def test_bin_edges_from_the_extremes_give_pyradiomics_own_values(stem, monkeypatch):
+    # extraction.py hands pyradiomics' getBinEdges only the region's minimum and maximum: bit-identical features
+    from radiomics import imageoperations
+
+    from hccrisk.radiomics import extraction
+
+    assert imageoperations.getBinEdges is extraction._bin_edges_from_extremes
+    fast = extract(*case_for(stem), stem)
+    monkeypatch.setattr(imageoperations, "getBinEdges", extraction._PYRADIOMICS_BIN_EDGES)
+    own = extract(*case_for(stem), stem)
+    assert list(fast.index) == list(own.index)
+    np.testing.assert_array_equal(fast.to_numpy(), own.to_numpy())
+
+
+@pytest.mark.parametrize("values", [
+    np.random.default_rng(0).normal(0, 100, 5000).astype(np.float32),
+    np.array([10.0, 10.0, 10.0, 10.0]),  # flat region: one bin
+    np.array([-7.5, 3.0, 15.0, 20.0]),  # maximum on a bin edge
+    np.random.default_rng(1).integers(-300, 900, 3000).astype(np.int16),
+])
+@pytest.mark.parametrize("setting", [{"binWidth": 5}, {"binWidth": 25}, {"binCount": 32}])
+def test_bin_edges_equal_pyradiomics_own(values, setting):
+    from hccrisk.radiomics import extraction
+
+    own = extraction._PYRADIOMICS_BIN_EDGES(values, **setting)
+    np.testing.assert_array_equal(extraction._bin_edges_from_extremes(values, **setting), own)
+
+
 def test_uint8_frame_near_255_is_discretised_like_float():
     # pyradiomics adds to the maximum in the image's own type: a uint8 255 would wrap (we cast to float)
     image, mask = disc_frame(seed=1)
