@@ -104,6 +104,33 @@ def expand_box(box: CeusBox, margin_mm: float, spacing_mm: Sequence[float],
     return clip_box(CeusBox(box.x0 - mx, box.y0 - my, box.x1 + mx, box.y1 + my, box.frame), bounds)
 
 
+def without_margin(box: CeusBox, margin_mm: float | None, spacing_mm: Sequence[float],
+                   bounds: tuple[int, int]) -> CeusBox:
+    """The tumour box inside a box that ``expand_box`` enlarged by ``margin_mm`` (a box SR that records its
+    margin: MONAI Label, ``hccrisk roi track --sr``): ``ceil(margin / pixel size)`` pixels off each side, as
+    ``expand_box`` added them; a side on the region's edge was clipped there and is kept.
+
+    Args:
+        box: the margined box, in pixels of the (H, W) region ``bounds`` (the contrast array; for a box in
+            stored-frame pixels, shift it by the region's origin first).
+        margin_mm: the recorded margin; None or 0 returns ``box`` unchanged.
+        spacing_mm: (row, column) pixel size in mm.
+    Returns:
+        the tumour box (at least 1 pixel wide and high), same frame.
+    """
+    if not margin_mm:
+        return box
+    if margin_mm < 0 or not math.isfinite(margin_mm):
+        raise InputError("CEUS box margin", f"margin must be a finite number of mm >= 0, got {margin_mm}")
+    my, mx = (math.ceil(margin_mm / float(s) - 1e-9) for s in spacing_mm)
+    h, w = bounds
+    x0 = box.x0 if box.x0 <= 0 else box.x0 + mx
+    y0 = box.y0 if box.y0 <= 0 else box.y0 + my
+    x1 = box.x1 if box.x1 >= w else box.x1 - mx
+    y1 = box.y1 if box.y1 >= h else box.y1 - my
+    return CeusBox(x0, y0, max(x1, x0 + 1), max(y1, y0 + 1), box.frame)
+
+
 def clip_box(box: CeusBox, bounds: tuple[int, int]) -> CeusBox:
     """The part of ``box`` inside an (H, W) array; InputError when nothing is left."""
     h, w = bounds

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -19,7 +18,7 @@ from pydicom.sr.codedict import codes
 import hccrisk
 from hccrisk.dicom.mr import read_series
 from hccrisk.errors import InputError
-from hccrisk.roi.box import CeusBox
+from hccrisk.roi.box import CeusBox, without_margin
 from hccrisk.roi.tracking import BoxTrack
 
 #: segment name -> (property category, property type) for the SEG's segment descriptions
@@ -240,7 +239,7 @@ def write_observer_rois(series: Sequence, out_dir: str | Path, mri_phases: Mappi
         the files written. Raises InputError naming the object when a reading cannot be read or placed;
         SEGs of unselected series and non-hccrisk SRs are skipped.
     """
-    from hccrisk.roi.sr import read_box_sr, read_box_sr_margin
+    from hccrisk.roi.sr import read_box_sr_with_margin
 
     out_dir = Path(out_dir)
     phase_of = {s.series_uid: p for p, s in (mri_phases or {}).items()}
@@ -254,8 +253,7 @@ def write_observer_rois(series: Sequence, out_dir: str | Path, mri_phases: Mappi
             folder = out_dir / "rois" / observer
             folder.mkdir(parents=True, exist_ok=True)
             if s.modality == "SR":
-                written += _write_ceus_reading(read_box_sr(inst.path), read_box_sr_margin(inst.path), instances,
-                                               folder, inst.path)
+                written += _write_ceus_reading(*read_box_sr_with_margin(inst.path), instances, folder, inst.path)
                 continue
             ref = pydicom.dcmread(inst.path, stop_before_pixels=True)
             source = str(ref.ReferencedSeriesSequence[0].SeriesInstanceUID) if "ReferencedSeriesSequence" in ref \
@@ -279,20 +277,16 @@ def _write_ceus_reading(boxes: list, margin_mm: float | None, instances: Mapping
     for box, sop in boxes:
         if sop not in instances:
             raise InputError(source, f"the SR refers to clip {sop}, which is not among the patient's files")
-        clip = clips.setdefault(sop, read_clip(instances[sop].path))
+        if sop not in clips:  # once per clip (a label app SR has a box on each of its frames)
+            clips[sop] = read_clip(instances[sop].path)
+        clip = clips[sop]
         region = next((r for r in image_regions(clip) if r.x0 <= box.x0 and box.x1 <= r.x0 + r.width
                        and r.y0 <= box.y0 and box.y1 <= r.y0 + r.height), None)
         if region is None:
             raise InputError(source, f"box {box} on clip {sop} lies in no ultrasound image region")
-        tumour = box
-        if margin_mm:
-            sy, sx = region.spacing_mm
-            mx, my = math.ceil(margin_mm / sx - 1e-9), math.ceil(margin_mm / sy - 1e-9)
-            x0 = box.x0 if box.x0 == region.x0 else box.x0 + mx  # a side on the region's edge was clipped
-            y0 = box.y0 if box.y0 == region.y0 else box.y0 + my
-            x1 = box.x1 if box.x1 == region.x0 + region.width else box.x1 - mx
-            y1 = box.y1 if box.y1 == region.y0 + region.height else box.y1 - my
-            tumour = CeusBox(x0, y0, max(x1, x0 + 1), max(y1, y0 + 1), box.frame)
+        local = box.shifted(-region.x0, -region.y0)  # region pixels, where the margin was added and clipped
+        tumour = without_margin(local, margin_mm, region.spacing_mm, (region.height, region.width)).shifted(
+            region.x0, region.y0)
         roi_rows.append([sop, box.frame, box.x0, box.y0, box.x1, box.y1, margin_mm if margin_mm is not None else ""])
         tumour_rows.append([sop, box.frame, tumour.x0, tumour.y0, tumour.x1, tumour.y1])
     out = []
