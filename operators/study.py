@@ -1,5 +1,5 @@
-"""Study loading from a folder, the choice of the CEUS or MRI path, and CEUS series selection (hccrisk.dicom
-scan / select; the MRI selection is operators.mri)."""
+"""The study loader operator (``operators.study_core``: one patient's one study, and whether the CEUS or the
+MRI path serves it) and CEUS series selection (hccrisk.dicom.select; the MRI selection is operators.mri)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import pydicom
 from monai.deploy.core import Fragment, Operator, OperatorSpec
 
-from operators.study_core import load_study, study_kind  # noqa: F401 - the app chooses its path with these
+from operators.study_core import load_study
 
 from hccrisk.dicom.scan import Series
 from hccrisk.dicom.select import select_ceus

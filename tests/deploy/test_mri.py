@@ -129,7 +129,8 @@ def test_app_on_an_mri_study_folder(mri_study, mri_cohort, mri_bundle, nomogram_
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     files = sorted(out.glob("*.dcm"))
     assert sorted(p.name for p in out.iterdir()) == [p.name for p in files]  # nothing but the results
-    assert {p.name for p in files if p.name.startswith("SC_")} == {f"SC_resnet_zhao2024_{ph}.dcm" for ph in ("AP", "PVP", "DP")}
+    scs = {p.name for p in files if p.name.startswith("SC_")}
+    assert scs == {f"SC_resnet_zhao2024_{phase}.dcm" for phase in ("AP", "PVP", "DP")}
     check_results(files, mri_study, mri_cohort, research_signature, nomogram_model)
 
 
@@ -162,7 +163,8 @@ def test_a_missing_phase_or_seg_is_named(mri_cohort, tmp_path):
 
     ap = select_mri(load_study(other))[0]["AP"]
     write_seg(read_mask(mri_cohort / "rois" / "observer1" / PATIENT / "mri_AP_tumour.nii.gz") > 0,
-              [i.path for i in ap.instances], other / "seg2.dcm", series_description=observer_series_description("observer2", "tumour"))
+              [i.path for i in ap.instances], other / "seg2.dcm",
+              series_description=observer_series_description("observer2", "tumour"))
     with pytest.raises(InputError, match=r"no tumour VOI.*SEGs found: 'hccrisk observer2: tumour'"):
         select_mri_study(load_study(other), ("AP", "PVP", "DP"))
 
