@@ -26,13 +26,13 @@ from operators import (BundleInferenceOperator, CeusRoiOperator, CeusSeriesSelec
                        StudyLoaderOperator)
 from operators.inference_core import check_bundle
 from operators.mri_core import DEFAULT_MRI_BUNDLE, bundle_kind, check_mri_bundle
-from operators.study import load_study, study_kind
+from operators.study_core import load_study, study_kind
 
 from deploy import DEFAULT_BUNDLE
 
 
 class HccRiskApp(Application):
-    """Study -> the CEUS or the MRI path, chosen by the study's series (``operators.study.study_kind``):
+    """Study -> the CEUS or the MRI path, chosen by the study's series (``operators.study_core.study_kind``):
 
     CEUS: cines -> 2 fps timeline -> ROI from the box SR -> bundle inference;
     MRI:  AP/PVP/DP + observer1's tumour SEG -> ingested volumes and VOI -> multi-phase ResNet + Grad-CAM;
