@@ -71,7 +71,8 @@ class MyApp(MONAILabelApp):
         if isinstance(image, str) and not os.path.exists(image):
             store = datastore or self.datastore()
             sources = volume_sources(store.get_image_uri(image))
-            if sources is not None:
+            if sources is not None:  # the second call gives the cached path (the first may give a temporary one)
+                store.get_image_uri(sources.source_series_uid)
                 request["cine_image"] = store.get_image_uri(sources.source_series_uid)
         return super().infer(request, datastore)
 

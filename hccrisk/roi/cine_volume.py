@@ -1,17 +1,22 @@
 """A CEUS cine as a pseudo-volume, so that volume viewers (OHIF's MPR, its MONAI Label panel) can show it
-and label it: the cine's stored frames at 2 fps, stacked along a third axis, as one derived DICOM object.
+and label it: the cine's stored frames at 2 fps, stacked along a third axis, as one derived DICOM series.
 
-The object is a Multi-frame Grayscale Byte Secondary Capture (PS3.3 A.8.3) with the Multi-frame Functional
-Groups that make it reconstructable: Pixel Measures and Plane Orientation (shared), Plane Position (per
-frame). The IOD allows no per-frame Derivation Image group, so item k of the Source Image Sequence is
-frame k + 1's source: the stored frame of the original US multi-frame it copies (with its frame number). Modality stays US; ImageType DERIVED\\SECONDARY; the series and the derivation
-description say what it is. Its third axis is time, not space: frame k lies at z = k x the in-plane pixel
-size in a Frame of Reference of its own (shared with nothing, so nothing registers it to a patient
-space); the Frame Time Vector holds the true time between frames.
+The series holds one Secondary Capture image (PS3.3 A.8.1) per stacked frame, Modality US (ultrasound pixels,
+re-arranged), ImageType DERIVED\\SECONDARY, with the Image Plane attributes a viewer reconstructs a volume
+from (Image Position/Orientation (Patient), Pixel Spacing, a Frame of Reference UID): a Standard Extended
+SOP Class (dciodvfy: warnings for those attributes, no error). Each image's Source Image Sequence references
+the stored frame of the original US multi-frame it copies (with its frame number). Its third axis is time,
+not space: frame k lies at z = k x the in-plane pixel size, in a Frame of Reference of its own (shared with
+nothing, so nothing registers it to a patient space); the derivation description says so.
 
-Pixels: each frame is the whole stored frame in gray (RGB averaged, as the label server's ``ceus_box``
-task reads it), so a pixel (x, y) of frame k is pixel (x, y) of the referenced stored frame; labels drawn
-on the volume map back to the original cine frame by frame (``read_cine_volume``).
+Why not one multi-frame object: the Multi-frame Grayscale Byte SC IOD allows plane positions per frame,
+but OHIF 3.10's image loader (cornerstone's WADO-RS metadata manager) overwrites the first frame's
+position with another frame's when it combines the per-frame groups, so the volume has no valid geometry
+and does not render (seen in headless Chromium).
+
+Pixels: each image is the whole stored frame in gray (RGB averaged, as the label server's ``ceus_box``
+task reads it), so pixel (x, y) of frame k is pixel (x, y) of the referenced stored frame; labels drawn on
+the volume map back to the original cine frame by frame (``read_cine_volume``).
 """
 
 from __future__ import annotations
@@ -30,8 +35,8 @@ from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 import hccrisk
 from hccrisk.errors import InputError
 
-SC_MULTIFRAME_GRAY_BYTE = "1.2.840.10008.5.1.4.1.1.7.2"  #: Multi-frame Grayscale Byte SC Image Storage
-#: DerivationDescription of every pseudo-volume (how ``is_cine_volume`` recognises one)
+SC_IMAGE = "1.2.840.10008.5.1.4.1.1.7"  #: Secondary Capture Image Storage
+#: DerivationDescription of every pseudo-volume image (how ``is_cine_volume`` recognises one)
 DERIVATION = "hccrisk CEUS cine as a volume: stored frames at 2 fps stacked, z = frame order (time), not space"
 SERIES_DESCRIPTION = "hccrisk CEUS cine volume (z = time)"
 FPS = 2.0  #: the frame rate of the stacked frames (the ingested timeline's)
@@ -41,12 +46,11 @@ _SOURCE_PURPOSE = ("121322", "DCM", "Source image for image processing operation
 @dataclass(frozen=True)
 class CineVolumeSources:
     """Where each frame of a pseudo-volume came from: (K,) SOP Instance UIDs of the US clips and 0-based
-    frame numbers in them, the source series, and (K,) times in s from the first frame."""
+    frame numbers in them, in the volume's order, and the source series."""
 
     source_series_uid: str
     sop_uids: tuple[str, ...]
     frames: tuple[int, ...]
-    times_s: tuple[float, ...]
 
 
 def sample_frames(clip_times_s: Sequence[np.ndarray], fps: float = FPS) -> np.ndarray:
@@ -83,139 +87,118 @@ def _copy(src: Dataset, dst: Dataset, keywords: Sequence[str]) -> None:
         dst.__setattr__(kw, src.get(kw, ""))
 
 
-def write_cine_volume(frames: np.ndarray, sources: Sequence[tuple[Dataset, int]], times_s: Sequence[float],
-                      spacing_mm: Sequence[float], path: str | Path, *, series_instance_uid: str | None = None,
-                      series_number: int = 950) -> Path:
-    """Write a pseudo-volume (module docstring) of a CEUS cine.
+def write_cine_volume(frames: np.ndarray, sources: Sequence[tuple[Dataset, int]], spacing_mm: Sequence[float],
+                      out_dir: str | Path, *, series_instance_uid: str | None = None, series_number: int = 950
+                      ) -> list[Path]:
+    """Write a pseudo-volume (module docstring) of a CEUS cine: one file per frame, ``out_dir/<k>.dcm``.
 
     Args:
         frames: (K, rows, columns) uint8, the stored frames in gray, in time order.
         sources: per frame, (header of its US multi-frame clip, 0-based frame number in it); every clip of
-            one series and study.
-        times_s: (K,) s of each frame from the first (increasing).
+            one series.
         spacing_mm: (row, column) pixel size in mm (the US image regions').
         series_instance_uid: the derived series (new when None).
-    Returns the path written. Raises InputError naming the problem when the inputs disagree.
+    Returns the paths written, frame order. Raises InputError naming the problem when the inputs disagree.
     """
     frames = np.asarray(frames)
-    times = np.asarray(times_s, float)
     if frames.ndim != 3 or frames.dtype != np.uint8 or len(frames) < 2:
-        raise InputError(path, f"frames must be (K >= 2, rows, columns) uint8; got {frames.shape} {frames.dtype}")
-    if not (len(sources) == len(frames) == len(times)) or np.any(np.diff(times) <= 0):
-        raise InputError(path, f"{len(frames)} frames, {len(sources)} sources and {len(times)} increasing times needed")
+        raise InputError(out_dir, f"frames must be (K >= 2, rows, columns) uint8; got {frames.shape} {frames.dtype}")
+    if len(sources) != len(frames):
+        raise InputError(out_dir, f"{len(frames)} frames but {len(sources)} sources")
     first = sources[0][0]
     for ds, frame in sources:
         if ds.SeriesInstanceUID != first.SeriesInstanceUID or not 0 <= frame < int(ds.get("NumberOfFrames") or 1):
-            raise InputError(path, f"frame {frame} of {ds.SOPInstanceUID} is not a frame of series "
-                                   f"{first.SeriesInstanceUID}")
+            raise InputError(out_dir, f"frame {frame} of {ds.SOPInstanceUID} is not a frame of series "
+                                      f"{first.SeriesInstanceUID}")
     now = _dt.datetime.now()
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = SC_MULTIFRAME_GRAY_BYTE
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    meta.ImplementationClassUID = pydicom.uid.PYDICOM_IMPLEMENTATION_UID
-    ds = FileDataset(str(path), {}, file_meta=meta, preamble=b"\0" * 128)
-    ds.SpecificCharacterSet = "ISO_IR 100"
-    ds.SOPClassUID, ds.SOPInstanceUID = SC_MULTIFRAME_GRAY_BYTE, meta.MediaStorageSOPInstanceUID
-    _copy(first, ds, ["PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyInstanceUID",
-                      "StudyDate", "StudyTime", "ReferringPhysicianName", "StudyID", "AccessionNumber"])
-    ds.Modality = "US"  # ultrasound pixels, re-arranged: the modality of the original
-    ds.SeriesInstanceUID = series_instance_uid or generate_uid()
-    ds.SeriesNumber, ds.InstanceNumber = series_number, 1
-    ds.SeriesDescription = SERIES_DESCRIPTION
-    ds.Manufacturer, ds.SoftwareVersions = "hccrisk", hccrisk.__version__
-    ds.ConversionType = "WSD"  # made on a workstation from existing images
-    ds.ContentDate, ds.ContentTime = now.strftime("%Y%m%d"), now.strftime("%H%M%S")
-    ds.ImageType = ["DERIVED", "SECONDARY"]
-    ds.DerivationDescription = DERIVATION
-    ds.BurnedInAnnotation = first.get("BurnedInAnnotation", "YES") or "YES"
-    ds.PatientOrientation = ""
-    ds.Laterality = first.get("Laterality", "")
-    ds.FrameOfReferenceUID = generate_uid()  # its own: z is time, so it shares no patient space
-    ds.PositionReferenceIndicator = ""
-    # pixels
-    k, rows, cols = frames.shape
-    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
-    ds.Rows, ds.Columns, ds.NumberOfFrames = rows, cols, k
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
-    ds.PresentationLUTShape = "IDENTITY"
-    ds.RescaleIntercept, ds.RescaleSlope, ds.RescaleType = 0, 1, "US"  # US = unspecified units
-    ds.FrameIncrementPointer = pydicom.tag.Tag("FrameTimeVector")
-    ds.FrameTimeVector = [0.0] + [round(float(v), 3) for v in np.diff(times) * 1000.0]  # ms between frames
-    ds.PixelData = np.ascontiguousarray(frames).tobytes()
-    # geometry: the frame's rows/columns along x/y, frame k at z = k x slice spacing
+    series_uid = series_instance_uid or generate_uid()
+    frame_of_reference = generate_uid()  # its own: z is time, so it shares no patient space
     sy, sx = (float(_ds(v)) for v in spacing_mm)
     dz = float(_ds((sx + sy) / 2))
-    shared = Dataset()
-    measures = Dataset()
-    measures.PixelSpacing = [_ds(sy), _ds(sx)]
-    measures.SliceThickness = measures.SpacingBetweenSlices = _ds(dz)
-    orientation = Dataset()
-    orientation.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
-    shared.PixelMeasuresSequence = DicomSequence([measures])
-    shared.PlaneOrientationSequence = DicomSequence([orientation])
-    ds.SharedFunctionalGroupsSequence = DicomSequence([shared])
-    per_frame, source_items = [], []
-    for i, (src, frame) in enumerate(sources):
-        position = Dataset()
-        position.ImagePositionPatient = [0.0, 0.0, _ds(i * dz)]
-        item = Dataset()
-        item.PlanePositionSequence = DicomSequence([position])
-        per_frame.append(item)
-        # the IOD's per-frame groups have no Derivation Image: item i of the Source Image Sequence is frame i
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for k, (src, frame) in enumerate(sources):
+        meta = FileMetaDataset()
+        meta.MediaStorageSOPClassUID = SC_IMAGE
+        meta.MediaStorageSOPInstanceUID = generate_uid()
+        meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        meta.ImplementationClassUID = pydicom.uid.PYDICOM_IMPLEMENTATION_UID
+        ds = FileDataset(str(out_dir / f"{k:05d}.dcm"), {}, file_meta=meta, preamble=b"\0" * 128)
+        ds.SpecificCharacterSet = "ISO_IR 100"
+        ds.SOPClassUID, ds.SOPInstanceUID = SC_IMAGE, meta.MediaStorageSOPInstanceUID
+        _copy(first, ds, ["PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyInstanceUID",
+                          "StudyDate", "StudyTime", "ReferringPhysicianName", "StudyID", "AccessionNumber"])
+        ds.Modality = "US"  # ultrasound pixels, re-arranged: the modality of the original
+        ds.SeriesInstanceUID, ds.SeriesNumber, ds.InstanceNumber = series_uid, series_number, k + 1
+        ds.SeriesDescription = SERIES_DESCRIPTION
+        ds.Laterality = first.get("Laterality", "")
+        ds.Manufacturer, ds.SoftwareVersions = "hccrisk", hccrisk.__version__
+        ds.ConversionType = "WSD"  # made on a workstation from existing images
+        ds.ContentDate, ds.ContentTime = now.strftime("%Y%m%d"), now.strftime("%H%M%S")
+        ds.ImageType = ["DERIVED", "SECONDARY"]
+        ds.DerivationDescription = DERIVATION
+        ds.DerivationCodeSequence = DicomSequence([_code("113083", "DCM", "Image Processing")])
+        ds.BurnedInAnnotation = first.get("BurnedInAnnotation", "YES") or "YES"
+        ds.PatientOrientation = ""
         source = Dataset()
         source.ReferencedSOPClassUID, source.ReferencedSOPInstanceUID = src.SOPClassUID, src.SOPInstanceUID
         source.ReferencedFrameNumber = frame + 1
         source.PurposeOfReferenceCodeSequence = DicomSequence([_code(*_SOURCE_PURPOSE)])
-        source_items.append(source)
-    ds.PerFrameFunctionalGroupsSequence = DicomSequence(per_frame)
-    ds.SourceImageSequence = DicomSequence(source_items)
-    ds.DerivationCodeSequence = DicomSequence([_code("113083", "DCM", "Image Processing")])
-    referenced = Dataset()  # Common Instance Reference: the clips
-    referenced.SeriesInstanceUID = first.SeriesInstanceUID
-    clips = {src.SOPInstanceUID: src.SOPClassUID for src, _ in sources}
-    instances = []
-    for uid, sop_class in clips.items():
-        inst = Dataset()
-        inst.ReferencedSOPClassUID, inst.ReferencedSOPInstanceUID = sop_class, uid
-        instances.append(inst)
-    referenced.ReferencedInstanceSequence = DicomSequence(instances)
-    ds.ReferencedSeriesSequence = DicomSequence([referenced])
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if hasattr(pydicom, "pixels"):  # pydicom 3
-        ds.save_as(path, enforce_file_format=True)
-    else:  # pydicom 2 (the label server's venv)
-        ds.is_little_endian, ds.is_implicit_VR = True, False
-        ds.save_as(path, write_like_original=False)
-    return path
+        ds.SourceImageSequence = DicomSequence([source])
+        clip = Dataset()  # Common Instance Reference: the clip's series (how read_cine_volume finds the cine)
+        clip.ReferencedSOPClassUID, clip.ReferencedSOPInstanceUID = src.SOPClassUID, src.SOPInstanceUID
+        referenced = Dataset()
+        referenced.SeriesInstanceUID = first.SeriesInstanceUID
+        referenced.ReferencedInstanceSequence = DicomSequence([clip])
+        ds.ReferencedSeriesSequence = DicomSequence([referenced])
+        # geometry (Image Plane attributes): rows/columns along x/y, frame k at z = k x dz
+        ds.FrameOfReferenceUID, ds.PositionReferenceIndicator = frame_of_reference, ""
+        ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
+        ds.ImagePositionPatient = [0, 0, _ds(k * dz)]
+        ds.PixelSpacing = [_ds(sy), _ds(sx)]
+        ds.SliceThickness = _ds(dz)
+        ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+        ds.Rows, ds.Columns = frames.shape[1:]
+        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
+        ds.PixelData = np.ascontiguousarray(frames[k]).tobytes()
+        if hasattr(pydicom, "pixels"):  # pydicom 3
+            ds.save_as(ds.filename, enforce_file_format=True)
+        else:  # pydicom 2 (the label server's venv)
+            ds.is_little_endian, ds.is_implicit_VR = True, False
+            ds.save_as(ds.filename, write_like_original=False)
+        paths.append(Path(ds.filename))
+    return paths
 
 
 def is_cine_volume(ds: Dataset) -> bool:
-    """Whether a header is a pseudo-volume written by ``write_cine_volume``."""
-    return ds.get("SOPClassUID") == SC_MULTIFRAME_GRAY_BYTE and ds.get("DerivationDescription") == DERIVATION
+    """Whether a header is an image of a pseudo-volume written by ``write_cine_volume``."""
+    return ds.get("SOPClassUID") == SC_IMAGE and ds.get("DerivationDescription") == DERIVATION
 
 
-def read_cine_volume(ds: Dataset | str | Path) -> CineVolumeSources:
-    """The source frames of a pseudo-volume (a header or a file); InputError when it is not one."""
-    name = str(ds) if isinstance(ds, (str, Path)) else str(ds.get("SOPInstanceUID", "<dataset>"))
-    if isinstance(ds, (str, Path)):
-        try:
-            ds = pydicom.dcmread(ds, stop_before_pixels=True)
-        except (OSError, pydicom.errors.InvalidDicomError) as exc:
-            raise InputError(name, f"cannot read the CEUS cine volume: {exc}") from None
-    if not is_cine_volume(ds):
-        raise InputError(name, "not an hccrisk CEUS cine volume (write_cine_volume)")
-    sops, frames = [], []
-    refs = list(ds.get("SourceImageSequence") or [])
-    if len(refs) != int(ds.NumberOfFrames):
-        raise InputError(name, f"{len(refs)} source images for {ds.NumberOfFrames} frames")
-    for ref in refs:
-        sops.append(str(ref.ReferencedSOPInstanceUID))
-        frames.append(int(ref.ReferencedFrameNumber) - 1)
-    times = np.cumsum([float(v) for v in ds.FrameTimeVector]) / 1000.0
-    return CineVolumeSources(str(ds.ReferencedSeriesSequence[0].SeriesInstanceUID), tuple(sops), tuple(frames),
-                             tuple(float(t) for t in times))
+def read_cine_volume(images: Sequence[Dataset | str | Path]) -> CineVolumeSources:
+    """The source frames of a pseudo-volume, from its images (headers or files, any order; sorted by
+    Instance Number); InputError naming the file when one is not a pseudo-volume image."""
+    headers = []
+    for item in images:
+        ds = item
+        if isinstance(item, (str, Path)):
+            try:
+                ds = pydicom.dcmread(item, stop_before_pixels=True)
+            except (OSError, pydicom.errors.InvalidDicomError) as exc:
+                raise InputError(item, f"cannot read the CEUS cine volume image: {exc}") from None
+        if not is_cine_volume(ds):
+            raise InputError(str(item), "not an hccrisk CEUS cine volume image (write_cine_volume)")
+        headers.append(ds)
+    if not headers:
+        raise InputError("CEUS cine volume", "no image")
+    headers.sort(key=lambda d: int(d.InstanceNumber))
+    refs = [d.SourceImageSequence[0] for d in headers]
+    series = {str(d.SeriesInstanceUID) for d in headers}
+    if len(series) != 1:
+        raise InputError("CEUS cine volume", f"images of {len(series)} series given")
+    return CineVolumeSources(str(headers[0].ReferencedSeriesSequence[0].SeriesInstanceUID), tuple(str(r.ReferencedSOPInstanceUID) for r in refs),
+                             tuple(int(r.ReferencedFrameNumber) - 1 for r in refs))
 
 
 def volume_series_uid(source_series_uid: str) -> str:

@@ -2,7 +2,8 @@
 panel that needs a volume) can show a cine and run ``ceus_box`` on it (``hccrisk.roi.cine_volume``).
 
 - ``publish_cine_volumes``: for every US cine series in the PACS without one, write its pseudo-volume (the
-  stored frames at 2 fps, gray) and store it (STOW-RS) as a derived series of the same study. The app runs
+  stored frames at 2 fps, gray; one image per frame) and store it (STOW-RS) as a derived series of the
+  same study. The app runs
   it at start-up in the background (conf ``cine_volumes``, default true).
 - ``write_volume_nifti`` / ``volume_sources``: the label server's side: the volume's image for MONAI Label,
   and which cine frame each of its frames is.
@@ -27,43 +28,44 @@ from lib.images import us_clips, us_geometry
 logger = logging.getLogger(__name__)
 
 
-def cine_volume_file(folder: str | Path) -> Path | None:
-    """The pseudo-volume file of a cached series folder (or its ``.nii.gz`` beside it), or None."""
+def cine_volume_files(folder: str | Path) -> list[Path]:
+    """The pseudo-volume images of a cached series folder (or of the ``.nii.gz`` beside it); [] when the
+    folder holds anything else."""
     folder = Path(str(folder).removesuffix(".nii.gz"))
     files = sorted(folder.glob("*")) if folder.is_dir() else []
-    if len(files) != 1:
-        return None
     try:
-        ds = pydicom.dcmread(files[0], stop_before_pixels=True)
+        if files and is_cine_volume(pydicom.dcmread(files[0], stop_before_pixels=True)):
+            return files
     except Exception:  # not DICOM: not a volume
-        return None
-    return files[0] if is_cine_volume(ds) else None
+        pass
+    return []
 
 
 def volume_sources(image_path: str | Path) -> CineVolumeSources | None:
     """The source frames of the pseudo-volume behind a converted image, or None when it is not one."""
-    path = cine_volume_file(image_path)
-    return None if path is None else read_cine_volume(path)
+    files = cine_volume_files(image_path)
+    return read_cine_volume(files) if files else None
 
 
 def write_volume_nifti(folder: str | Path, out: str | Path) -> bool:
-    """Write a cached pseudo-volume series as a NIfTI on the volume's grid (x = column, y = row, z = frame;
-    spacing from its Pixel Measures). Returns False (writing nothing) when the folder holds no volume."""
-    path = cine_volume_file(folder)
-    if path is None:
+    """Write a cached pseudo-volume series as a NIfTI on the volume's grid (x = column, y = row, z = frame in
+    Instance Number order; spacing from Pixel Spacing and the positions). Returns False (writing nothing) when
+    the folder holds no volume."""
+    files = cine_volume_files(folder)
+    if not files:
         return False
-    ds = pydicom.dcmread(path)
-    measures = ds.SharedFunctionalGroupsSequence[0].PixelMeasuresSequence[0]
-    image = sitk.GetImageFromArray(ds.pixel_array.reshape(int(ds.NumberOfFrames), ds.Rows, ds.Columns))
-    sy, sx = (float(v) for v in measures.PixelSpacing)
-    image.SetSpacing((sx, sy, float(measures.SpacingBetweenSlices)))
+    images = sorted((pydicom.dcmread(f) for f in files), key=lambda d: int(d.InstanceNumber))
+    image = sitk.GetImageFromArray(np.stack([d.pixel_array for d in images]).astype(np.uint8))
+    sy, sx = (float(v) for v in images[0].PixelSpacing)
+    dz = float(images[1].ImagePositionPatient[2]) - float(images[0].ImagePositionPatient[2])
+    image.SetSpacing((sx, sy, dz))
     sitk.WriteImage(image, str(out), useCompression=True)
     return True
 
 
 def _cine_frames(folder: Path) -> tuple[np.ndarray, list[tuple[Dataset, int]], np.ndarray, list]:
     """Every stored frame of a cached US series in gray (T, rows, columns) uint8, each frame's (clip header,
-    frame), (T,) times in s from the first frame, and the US regions."""
+    frame), (T,) times in s from the first frame, and those times split by clip."""
     clips = us_clips(folder)
     regions, times, starts = us_geometry(folder)
     arrays, sources = [], []
@@ -75,15 +77,16 @@ def _cine_frames(folder: Path) -> tuple[np.ndarray, list[tuple[Dataset, int]], n
     return np.concatenate(arrays), sources, times, [times[s:e] for s, e in zip(starts, list(starts[1:]) + [len(times)])]
 
 
-def write_series_volume(folder: str | Path, out: str | Path, series_uid: str) -> Path | None:
-    """Write the pseudo-volume of the cached US series in ``folder``; None when it holds no cine."""
+def write_series_volume(folder: str | Path, out_dir: str | Path, series_uid: str) -> list[Path]:
+    """Write the pseudo-volume of the cached US series in ``folder`` into ``out_dir`` (one file per frame);
+    [] when the folder holds no cine."""
     folder = Path(folder)
     if not us_clips(folder):
-        return None
-    frames, sources, times, per_clip = _cine_frames(folder)
+        return []
+    frames, sources, _, per_clip = _cine_frames(folder)
     spacing = next(r.spacing_mm for r in us_geometry(folder)[0] if r.spacing_mm is not None)
     take = sample_frames(per_clip)
-    return write_cine_volume(frames[take], [sources[i] for i in take], times[take] - times[take[0]], spacing, out,
+    return write_cine_volume(frames[take], [sources[i] for i in take], spacing, out_dir,
                              series_instance_uid=series_uid)
 
 
@@ -93,7 +96,7 @@ def publish_cine_volumes(client, study_uid: str | None = None) -> list[str]:
     client: a ``dicomweb_client.DICOMwebClient`` on the PACS. Returns the series UIDs stored. A series that
     cannot be made into a volume is logged and skipped (the others go on).
     """
-    from monailabel.datastore.utils.dicom import dicom_web_download_series, dicom_web_upload_dcm
+    from monailabel.datastore.utils.dicom import dicom_web_download_series
 
     filters = {"Modality": "US", **({"StudyInstanceUID": study_uid} if study_uid else {})}
     series = [Dataset.from_json(s) for s in client.search_for_series(search_filters=filters)]
@@ -109,13 +112,14 @@ def publish_cine_volumes(client, study_uid: str | None = None) -> list[str]:
             try:
                 folder = os.path.join(tmp, "series")
                 dicom_web_download_series(str(s.StudyInstanceUID), str(s.SeriesInstanceUID), folder, client)
-                path = write_series_volume(folder, os.path.join(tmp, "volume.dcm"), uid)
+                paths = write_series_volume(folder, os.path.join(tmp, "volume"), uid)
+                for i in range(0, len(paths), 100):  # STOW-RS in parts: one request per 100 images
+                    client.store_instances([pydicom.dcmread(p) for p in paths[i:i + 100]])
             except Exception as exc:  # a bad series must not stop the others, nor the server
                 logger.warning("no CEUS cine volume for series %s: %s", s.SeriesInstanceUID, exc)
                 continue
-            if path is None:
+            if not paths:
                 continue
-            dicom_web_upload_dcm(str(path), client)
             stored.append(uid)
             logger.info("CEUS cine volume %s stored for series %s", uid, s.SeriesInstanceUID)
     return stored
