@@ -121,9 +121,12 @@ class StudyService:
 
         for folder in ("inbox", "studies", "results", "failed"):
             (self.work / folder).mkdir(parents=True, exist_ok=True)
-        for left in sorted((self.work / "inbox").iterdir()):  # received before a crash or stop: not lost
-            if left.is_dir():
-                self.received.put(left)
+        # Received before a stop or crash, not analysed yet: the SCP's inbox, and studies/ (a study moves there
+        # before its analysis; a failed one waits there too, and its unchanged key skips it again).
+        for folder in ("inbox", "studies"):
+            for left in sorted((self.work / folder).iterdir()):
+                if left.is_dir():
+                    self.received.put(left)
         flusher = threading.Thread(target=self._flush_loop, name="outbox", daemon=True)
         flusher.start()
         if self.config.listen:
@@ -132,9 +135,8 @@ class StudyService:
                 raise InputError("--listen", f"{self.config.listen!r} is not AE@host:port")
             self._scp = StorageSCP(self.work / "inbox", ae.ae_title, ae.port, ae.host,
                                    on_study=self._on_received, stable_s=self.config.stable_s).start()
-        if self._rest is not None and self.state.get("since") is None:
-            self.state["since"] = self._rest.last_change()  # a new service starts with the next study
-            self._save_state()
+        if self._rest is not None:
+            self._start_feed()
         log.info("serving: bundle %s; %s%s; results to %s", self.bundle,
                  f"polling {self.config.orthanc}" if self._rest else "",
                  f"; listening as {self._scp.address}" if self._scp else "", ", ".join(self.store_to))
@@ -191,7 +193,21 @@ class StudyService:
                 pass
         return study
 
+    def _start_feed(self) -> bool:
+        """A new service starts after the newest change (it analyses the next study, not the history); the
+        position is kept in state.json. False while the PACS cannot be asked (tried again at the next poll)."""
+        if self.state.get("since") is None:
+            try:
+                self.state["since"] = self._rest.last_change()
+            except PacsError as exc:
+                log.error("change feed: %s; asking again at the next poll", exc)
+                return False
+            self._save_state()
+        return True
+
     def _poll_once(self) -> None:
+        if not self._start_feed():
+            return
         try:
             uids, since = self._rest.stable_studies(int(self.state["since"]))
         except PacsError as exc:
@@ -222,6 +238,10 @@ class StudyService:
         return bundle_inputs(self.bundle)[1]
 
     def _already_done(self, study_uid: str, series: list[tuple[str, str, int]]) -> bool:
+        if series and all(is_result_series(description) for _, description, _ in series):
+            # Only our results (a study sent to our SCP, not to the PACS: the PACS holds just what we stored)
+            log.info("study %s: only our results in it, nothing to analyse", study_tag(study_uid))
+            return True
         key = study_key(series, self._model_version())
         if self.state["done"].get(study_uid) == key:
             log.info("study %s: already analysed with these series (only our results changed)", study_tag(study_uid))
