@@ -84,11 +84,12 @@ def bundle(cohort, nomogram_model, tmp_path_factory) -> Path:
     return folder
 
 
-def make_study(cohort: Path, patient_id: str, folder: Path, clinical: bool = True) -> Path:
-    """The patient's clips + box SR (+ clinical.csv): ``deploy.demo.make_demo_study``."""
+def make_study(cohort: Path, patient_id: str, folder: Path, clinical: bool = True, one_box: bool = False) -> Path:
+    """The patient's clips + box SR (+ clinical.csv): ``deploy.demo.make_demo_study`` (default: the MONAI
+    Label app's per-frame box SR; ``one_box``: one box on one frame, tracked by the app)."""
     from deploy.demo import make_demo_study
 
-    return make_demo_study(cohort, patient_id, folder, clinical)
+    return make_demo_study(cohort, patient_id, folder, clinical, one_box)
 
 
 @pytest.fixture(scope="session")
@@ -97,15 +98,25 @@ def study(cohort, tmp_path_factory) -> Path:
 
 
 def research_path_signature(study: Path, bundle: Path, work: Path) -> float:
-    """The imaging signature through the library directly (what `hccrisk` computes outside the app):
-    2 fps timeline, the box tracked from the box SR, 5 mm margin, the bundle's TorchScript model."""
-    clips = sorted(p for p in study.glob("*.dcm") if p.name != "roi_sr.dcm")
-    ingest_ceus(clips, work)
-    cine = load_cine(work)
-    (stored, sop), = read_box_sr(study / "roi_sr.dcm")
-    anchor_index = int(np.flatnonzero((cine.source_sop == sop) & (cine.source_frame == stored.frame))[0])
-    boxes = track_box(cine, stored_to_array(stored, cine.region_origin), anchor_index=anchor_index).expanded(5.0)
-    x = torch.from_numpy(ceus_case_samples(work, boxes=boxes.astype(float)))
+    """The imaging signature through the library directly (what `hccrisk` computes outside the app), the
+    ROI as the research pipeline takes it: a box SR with a box on every frame (the MONAI Label app's) is a
+    reading `hccrisk ingest` writes to rois/observer1/ceus_tumour.csv, used per sample with the 5 mm margin
+    (``ceus_case_samples(roi_dir=...)``); a one-box SR is tracked from its frame (``track_box``). Then the
+    bundle's TorchScript model."""
+    if len(read_box_sr(study / "roi_sr.dcm")) > 1:
+        from hccrisk.ingest.pipeline import ingest
+
+        assert ingest(study, work / "ingest", workers=1, progress=False).n_done == 1
+        (patient,) = (p for p in (work / "ingest").iterdir() if (p / "ceus.npz").is_file())
+        x = torch.from_numpy(ceus_case_samples(patient, roi_dir=patient / "rois" / "observer1"))
+    else:
+        clips = sorted(p for p in study.glob("*.dcm") if p.name != "roi_sr.dcm")
+        ingest_ceus(clips, work)
+        cine = load_cine(work)
+        (stored, sop), = read_box_sr(study / "roi_sr.dcm")
+        anchor_index = int(np.flatnonzero((cine.source_sop == sop) & (cine.source_frame == stored.frame))[0])
+        boxes = track_box(cine, stored_to_array(stored, cine.region_origin), anchor_index=anchor_index).expanded(5.0)
+        x = torch.from_numpy(ceus_case_samples(work, boxes=boxes.astype(float)))
     model = torch.jit.load(str(bundle / "models" / "model.ts")).eval()
     with torch.no_grad():
         return float(torch.softmax(model(x), 1)[:, 1].mean())

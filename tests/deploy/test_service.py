@@ -1,5 +1,6 @@
 """The service next to a real Orthanc (`python -m deploy serve` in the deploy venv, as hospital IT runs it):
-studies sent with dcmtk's storescu; SR and SCs fetched back over DICOMweb and checked (dciodvfy, highdicom,
+studies sent with dcmtk's storescu (the first with the MONAI Label app's per-frame box SR, the others with
+one box, which the app tracks); SR and SCs fetched back over DICOMweb and checked (dciodvfy, highdicom,
 the research-path risk); the same study twice gives one SR; a corrupt study is refused and the next one
 served; results made while Orthanc is down wait in the outbox and are stored when it is back.
 
@@ -144,7 +145,7 @@ def test_study_from_storescu_gets_sr_and_sc_back(pacs, service, cohort, study, b
 
 
 def test_same_study_twice_gives_one_sr(pacs, service, cohort, tmp_path):
-    sent = make_study(cohort, "SYN0001", tmp_path / "SYN0001")  # same clips; the box SR is a new instance
+    sent = make_study(cohort, "SYN0001", tmp_path / "SYN0001", one_box=True)  # same clips; a new box SR instance
     uid = study_uid(sent)
     wait_for(lambda: results_stored(pacs, uid), "the first SR", log=service.log)
     before = service.text().count("analysed in")
@@ -160,14 +161,14 @@ def test_same_study_twice_gives_one_sr(pacs, service, cohort, tmp_path):
 
 
 def test_corrupt_study_is_refused_and_the_next_is_served(pacs, service, cohort, tmp_path):
-    bad = make_study(cohort, "SYN0004", tmp_path / "SYN0004")
+    bad = make_study(cohort, "SYN0004", tmp_path / "SYN0004", one_box=True)
     clip = max(bad.glob("*.dcm"), key=lambda p: p.stat().st_size)
     ds = pydicom.dcmread(clip)
     if ds.file_meta.TransferSyntaxUID.is_compressed:
         ds.decompress()  # so the file stays well-formed for storescu with its pixel data cut
     ds.PixelData = ds.PixelData[: len(ds.PixelData) // 4 * 2]  # a transfer cut short: half the frames' bytes
     ds.save_as(clip)
-    good = make_study(cohort, "SYN0002", tmp_path / "SYN0002")
+    good = make_study(cohort, "SYN0002", tmp_path / "SYN0002", one_box=True)  # the app tracks its box
     storescu(bad, pacs.dimse_address)
     storescu(good, pacs.dimse_address)
     wait_for(lambda: results_stored(pacs, study_uid(good)), "the next study's results", log=service.log)
@@ -180,7 +181,7 @@ def test_corrupt_study_is_refused_and_the_next_is_served(pacs, service, cohort, 
 
 
 def test_results_wait_in_the_outbox_while_the_pacs_is_down(pacs, service, cohort, tmp_path):
-    sent = make_study(cohort, "SYN0003", tmp_path / "SYN0003")
+    sent = make_study(cohort, "SYN0003", tmp_path / "SYN0003", one_box=True)
     pacs.stop()
     try:
         storescu(sent, service.scp)  # the modality (or a router) sends to the service's SCP directly
