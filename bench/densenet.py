@@ -1,5 +1,5 @@
 """Benchmark: chen2025's DenseNet-169 training recipe, the paper's (224 px, batch 32, 50 epochs, 156
-training patients x 4 sequences) and ours (128 px, batch 16, 4 epochs, 84 x 4), per epoch and extrapolated.
+training patients x 4 sequences) and ours (128 px, batch 16, 3 epochs, 84 x 4), per epoch and extrapolated.
 
     python bench/densenet.py [--device auto] [--size 224] [--batch 32] [--samples 624] [--epochs 2] [--threads 0]
 

@@ -67,66 +67,26 @@ def liver_slices(volumes: Mapping[str, sitk.Image | str | Path], livers: Mapping
     return (arr[:k] * (arr[k:] > 0.5)).astype(np.float32)
 
 
-def _slices_job(mri: Path, by_seq: Mapping[str, Path], sequences: Sequence[str], size: int,
-                target: Path | None) -> tuple[np.ndarray | None, str | None]:
-    """One patient's ``liver_slices`` (saved to ``target``), or the problem; run in a worker process."""
+def cached_liver_slices(mri: str | Path, livers: Mapping[str, Path], sequences: Sequence[str] = SEQUENCES,
+                        size: int = SIZE, target: str | Path | None = None) -> tuple[np.ndarray | None, str | None]:
+    """One patient's ``liver_slices`` of ``mri/<seq>.nii.gz`` with the liver masks ``livers`` ({sequence:
+    path}), read from ``target`` (.npy) when it is newer than every mask, else computed and saved there.
+    Returns (array, None) or (None, the problem); never raises for a bad patient (run in worker processes)."""
+    masks = [Path(livers[s]) for s in sequences if s in livers]
+    cached = Path(target) if target is not None else None
+    if cached is not None and cached.is_file() and all(cached.stat().st_mtime >= m.stat().st_mtime for m in masks):
+        return np.load(cached), None
     try:
-        x = liver_slices({s: mri / f"{s}.nii.gz" for s in sequences}, {s: by_seq[s] for s in sequences if s in by_seq},
+        x = liver_slices({s: Path(mri) / f"{s}.nii.gz" for s in sequences}, {s: livers[s] for s in sequences if s in livers},
                          size=size)
     except (HccriskError, RuntimeError, KeyError) as exc:
         return None, str(exc)
-    if target is not None:
-        np.save(target, x)
+    if cached is not None:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        partial = cached.with_suffix(".partial.npy")  # renamed when complete: a stopped run leaves no half file
+        np.save(partial, x)
+        partial.replace(cached)
     return x, None
-
-
-def load_liver_inputs(ingest_dir: str | Path, masks: Mapping[str, Mapping[str, Path]], cache_dir: str | Path | None = None,
-                      sequences: Sequence[str] = SEQUENCES, size: int = SIZE, workers: int = 1,
-                      progress: bool = True) -> tuple[dict[str, np.ndarray], list[dict[str, str]]]:
-    """``liver_slices`` of every patient of ``masks`` ({patient: {sequence: liver mask path}}), cached as
-    ``cache_dir/<patient>_<sequences>_<size>.npy`` (redone when a mask is newer), on ``workers`` processes
-    (reading the volumes dominates: ~1 s per patient). Returns ({patient: array}, failures)."""
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    from tqdm.auto import tqdm
-
-    from hccrisk.ingest.pipeline import patient_dir_name
-    from hccrisk.log import pseudonym
-
-    cache = Path(cache_dir) if cache_dir is not None else None
-    if cache is not None:
-        cache.mkdir(parents=True, exist_ok=True)
-    out, failures, todo = {}, [], {}
-    for pid, by_seq in masks.items():
-        target = cache / f"{patient_dir_name(pid)}_{'-'.join(sequences)}_{size}.npy" if cache is not None else None
-        sources = [Path(by_seq[s]) for s in sequences if s in by_seq]
-        if target is not None and target.is_file() and all(target.stat().st_mtime >= p.stat().st_mtime for p in sources):
-            out[pid] = np.load(target)
-        else:
-            todo[pid] = (Path(ingest_dir) / patient_dir_name(pid) / "mri", dict(by_seq), tuple(sequences), size, target)
-    bar = tqdm(total=len(todo), desc="liver slices", unit="patient", disable=not progress or not todo)
-
-    def finished(pid: str, x: np.ndarray | None, problem: str | None) -> None:
-        bar.update()
-        if x is None:
-            log.warning("%s: no liver slices: %s", pseudonym(pid), problem)
-            failures.append({"patient_id": pid, "problem": f"liver slices: {problem}"})
-        else:
-            out[pid] = x
-
-    if workers > 1 and len(todo) > 1:
-        context = multiprocessing.get_context("forkserver" if "forkserver" in multiprocessing.get_all_start_methods()
-                                              else "spawn")  # never fork: the caller's ITK/torch threads
-        with ProcessPoolExecutor(min(workers, len(todo)), mp_context=context) as pool:
-            futures = {pid: pool.submit(_slices_job, *args) for pid, args in todo.items()}
-            for pid, future in futures.items():
-                finished(pid, *future.result())
-    else:
-        for pid, args in todo.items():
-            finished(pid, *_slices_job(*args))
-    bar.close()
-    return {p: out[p] for p in masks if p in out}, failures
 
 
 def densenet_samples(inputs: Mapping[str, np.ndarray], labels: Mapping[str, int] | pd.Series) -> list[dict]:

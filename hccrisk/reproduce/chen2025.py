@@ -7,7 +7,8 @@ T2WI, AP, PVP, DP -> Mann-Whitney U P < 0.05 -> |r| > 0.9 redundancy -> z-score 
 DL score: DenseNet-169 (``hccrisk.nets.deepfeatures``; trained on the training cohort, or user weights)
 final pooling, 1664 per sequence -> per-sequence PCA -> LASSO -> logistic regression.
 Clinical model: univariate logistic P < 0.05 -> multivariable (stepwise). Nomogram: logistic regression
-on Rad score + DL score + the clinical model's predictors.
+on Rad score + DL score + the clinical model's predictors. The features (masks, radiomics, DenseNet inputs
+and deep features, and how they share the cores) come from ``hccrisk.reproduce.chen2025_features``.
 
 Everything that learns is fitted on the training cohort (7:3 split) only: the tests, the correlation
 filter, z-scores, PCA, LASSO and its CV, the DenseNet, the logistic models, the Youden cut-offs.
@@ -26,20 +27,17 @@ import pandas as pd
 from hccrisk.cohort import CATEGORICAL_CLINICAL, NUMERIC_CLINICAL, load_cohort
 from hccrisk.errors import HccriskError, InputError
 from hccrisk.log import get_logger
-from hccrisk.nets.deepfeatures import PCA_COMPONENTS, SEQUENCES, SIZE, TRAIN_CONFIG
-from hccrisk.reproduce.common import (RunPaths, cohort_meta, ensure_ingested, extract_phase_features, ingested_tumour_masks,
-                                      labelled_patients, performance_row, resolve_paths)
+from hccrisk.nets.deepfeatures import PCA_COMPONENTS, SEQUENCES
+# the feature pieces, re-exported: ``chen2025.liver_features`` etc. is where docs and tests find them
+from hccrisk.reproduce.chen2025_features import (PARAMS, RADIOMICS_SPACING_MM, deep_features, features_for,  # noqa: F401
+                                                 liver_features, radiomics_params)
+from hccrisk.reproduce.common import cohort_meta, labelled_patients, performance_row
 
 log = get_logger(__name__)
 
 PAPER = "chen2025"
 ENDPOINT = "er_6m"  #: recurrence within 6 months of ablation
 TRUE_RISK = "p_er_6m"
-PARAMS = "chen2025_mri"
-#: pyradiomics resampling (mm). The paper: 1 mm (its ingest spacing) costs ~90 s per whole-liver extraction
-#: on one CPU core, 480 of them for 120 patients; 3 mm (pyradiomics' own MR example, exampleMR_3mm, which the
-#: parameter file follows) costs ~3.5 s. ``spacing_mm=1`` reproduces the paper's setting.
-RADIOMICS_SPACING_MM = 3.0
 SPLIT_RATIO = (7, 3)  #: "randomly divided into the training and test sets at a ratio of 7:3"
 TEST_P = 0.05
 CORRELATION = 0.9
@@ -240,139 +238,6 @@ def _with_predictive_values(rows: list[dict], preds: pd.DataFrame, model: str, t
     return rows
 
 
-def radiomics_params(work: Path, spacing_mm: float = RADIOMICS_SPACING_MM) -> Path:
-    """The parameter file used: ``chen2025_mri`` itself at 1 mm (the ingest's grid), else a copy that adds
-    pyradiomics' ``resampledPixelSpacing`` (written to ``work/params/``, recorded with its hash)."""
-    import yaml
-
-    from hccrisk.radiomics.parameters import resolve_params
-
-    base = resolve_params(PARAMS)
-    if spacing_mm == 1.0:
-        return base
-    content = yaml.safe_load(base.read_text())
-    content["setting"]["resampledPixelSpacing"] = [float(spacing_mm)] * 3
-    path = work / "params" / f"{PARAMS}_{spacing_mm:g}mm.yaml"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = f"# {PARAMS} resampled to {spacing_mm:g} mm (hccrisk.reproduce.chen2025.radiomics_params)\n" + \
-        yaml.safe_dump(content, sort_keys=True)
-    if not path.is_file() or path.read_text() != text:
-        path.write_text(text)
-    return path
-
-
-def _densenet(inputs: dict[str, np.ndarray], labels: pd.Series, work: Path, seed: int, epochs: int,
-              weights: str | Path | None, threads: int) -> tuple[Any, dict]:
-    """The DenseNet trained on ``inputs`` (training patients), cached in ``work/densenet/<key>/`` (the key
-    hashes the patients, the recipe and the starting weights, so a re-run trains nothing)."""
-    import hashlib
-    import json
-
-    import torch
-
-    from hccrisk.nets.deepfeatures import train_densenet
-    from hccrisk.nets.engine import TrainConfig
-    from hccrisk.nets.deepfeatures import densenet
-    from hccrisk.radiomics.parameters import file_sha256
-
-    config = TrainConfig(**{**TRAIN_CONFIG.to_json(), "epochs": epochs, "seed": seed})
-    shape = next(iter(inputs.values())).shape
-    digest = hashlib.sha256(json.dumps({"patients": sorted(inputs), "labels": [int(labels[p]) for p in sorted(inputs)],
-                                        "config": config.to_json(), "shape": list(shape),
-                                        "weights": file_sha256(weights) if weights else None}).encode())
-    for p in sorted(inputs):  # the pixels too: another ingest or mask must train again
-        digest.update(np.ascontiguousarray(inputs[p]).tobytes())
-    key = digest.hexdigest()[:16]
-    folder = work / "densenet" / key
-    if (folder / "model.pt").is_file() and (folder / "summary.json").is_file():
-        log.info("reusing the DenseNet trained in %s", folder)
-        net = densenet(shape[1], folder / "model.pt")
-        return net.eval(), json.loads((folder / "summary.json").read_text())
-    previous = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        net, summary = train_densenet(inputs, labels, config, weights, folder / "training")
-    finally:
-        torch.set_num_threads(previous)
-    torch.save(net.net.state_dict(), folder / "model.pt")
-    for checkpoint in ("last.pt", "best.pt"):  # the engine's resumable checkpoints: 150 MB nobody reads here
-        (folder / "training" / checkpoint).unlink(missing_ok=True)
-    (folder / "summary.json").write_text(json.dumps({**summary, "key": key}, indent=1))
-    return net, {**summary, "key": key}
-
-
-def liver_features(paths: RunPaths, ids: list[str], workers: int | None = None,
-                   spacing_mm: float = RADIOMICS_SPACING_MM, size: int = SIZE, sequences: tuple[str, ...] = SEQUENCES,
-                   ) -> tuple[pd.DataFrame, dict[str, np.ndarray], pd.DataFrame, Path]:
-    """Observer 1's liver masks on the ingested grid (kept in ``work/masks``), whole-liver radiomics of the
-    ``sequences`` (cached in ``work/radiomics-cache``) and the network inputs (cached in ``work/dl-inputs``)
-    of the patients ``ids``. Returns (radiomics, {patient: liver slices}, failures, parameter file)."""
-    from hccrisk.nets.deepfeatures import load_liver_inputs
-
-    masks, fail = ingested_tumour_masks(paths, ids, "observer1", sequences, roi="liver")
-    params = radiomics_params(paths.work, spacing_mm)
-    radiomics, rad_fail = extract_phase_features(paths, masks, str(params), workers)
-    from hccrisk.radiomics.cohort import default_workers
-
-    inputs, dl_fail = load_liver_inputs(paths.ingest, masks, paths.work / "dl-inputs", sequences, size,
-                                        workers or default_workers())
-    failures = pd.concat([pd.DataFrame(fail), rad_fail.assign(observer="observer1"), pd.DataFrame(dl_fail)],
-                         ignore_index=True)
-    return radiomics, inputs, failures, params
-
-
-def deep_features(inputs: dict[str, np.ndarray], labels: pd.Series, train: list[str], work: Path, seed: int = 0,
-                  epochs: int = TRAIN_CONFIG.epochs, weights: str | Path | None = None,
-                  threads: int = 1, sequences: tuple[str, ...] = SEQUENCES) -> tuple[pd.DataFrame, dict]:
-    """The DenseNet trained on the ``train`` patients' inputs with their ``labels`` (cached in
-    ``work/densenet/``; ``epochs=0``: the user's ``weights`` as given), then the deep features of every
-    patient of ``inputs``. Returns (``deep_feature_table``, training summary)."""
-    from hccrisk.nets.deepfeatures import deep_feature_table
-
-    train_inputs = {p: inputs[p] for p in train if p in inputs}
-    if len(train_inputs) < 10:
-        raise InputError("DenseNet", f"only {len(train_inputs)} training patients have liver slices; need >= 10")
-    if epochs == 0 and weights is None:
-        raise InputError("DenseNet", "epochs=0 needs user-supplied weights (densenet_weights)")
-    net, summary = _densenet(train_inputs, labels, work, seed, epochs, weights, threads)
-    return deep_feature_table(net, inputs, sequences), {**summary, "network": net}
-
-
-def features_for(cohort_dir: str | Path, out_dir: str | Path, ingest_dir: str | Path | None = None,
-                 workers: int | None = None, seed: int = 0, spacing_mm: float = RADIOMICS_SPACING_MM,
-                 densenet_weights: str | Path | None = None, epochs: int = TRAIN_CONFIG.epochs, size: int = SIZE,
-                 threads: int = 1) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict]:
-    """Ingest (unless given), ``liver_features`` of the labelled patients, the DenseNet trained on the
-    training cohort of ``split_patients(cohort, seed)`` and everyone's deep features (``deep_features``).
-    Returns (radiomics, deep features, failures, run info for the report)."""
-    paths = resolve_paths(cohort_dir, out_dir, ingest_dir)
-    ensure_ingested(paths, workers)
-    cohort = load_cohort(paths.cohort)
-    ids = list(labelled_patients(cohort, ENDPOINT).index)
-    radiomics, inputs, failures, params = liver_features(paths, ids, workers, spacing_mm, size)
-    if not inputs:
-        raise InputError(paths.ingest, "no patient has liver slices (see the failures in the log)")
-    train, val = split_patients(cohort, seed)
-    deep, summary = deep_features(inputs, cohort[ENDPOINT], train, paths.work, seed, epochs, densenet_weights, threads)
-    info = {"radiomics_params": str(params), "radiomics_spacing_mm": spacing_mm,
-            "densenet": {k: v for k, v in summary.items() if k != "network"},
-            "input_shape": list(next(iter(inputs.values())).shape),
-            "cam": _example_cams(summary["network"], inputs, cohort[ENDPOINT], val)}
-    return radiomics, deep, failures, info
-
-
-def _example_cams(net: Any, inputs: dict[str, np.ndarray], labels: pd.Series, val: list[str]) -> dict[str, Any]:
-    """Grad-CAM of the first validation patient with and the first without recurrence (the paper's Figure 8):
-    {"titles", "images" (k, sequences, S, H, W), "maps" (k, sequences, H, W)}; not written to provenance."""
-    from hccrisk.log import pseudonym
-    from hccrisk.nets.deepfeatures import densenet_cam
-
-    picks = [p for y in (1, 0) for p in [next((q for q in val if q in inputs and labels.get(q) == y), None)] if p]
-    return {"titles": [f"{pseudonym(p)} ({'recurrence' if labels[p] == 1 else 'no recurrence'})" for p in picks],
-            "images": np.stack([inputs[p] for p in picks]) if picks else np.zeros((0,)),
-            "maps": np.stack([densenet_cam(net, inputs[p]) for p in picks]) if picks else np.zeros((0,))}
-
-
 def run(cohort_dir: str | Path, out_dir: str | Path, ingest_dir: str | Path | None = None, seed: int = 0,
         workers: int | None = None, **options: Any) -> Path:
     """``hccrisk reproduce chen2025``: features (cached), analysis, report. ``options`` go to
@@ -382,7 +247,9 @@ def run(cohort_dir: str | Path, out_dir: str | Path, ingest_dir: str | Path | No
     t0 = time.perf_counter()
     radiomics, deep, failures, info = features_for(cohort_dir, out_dir, ingest_dir, workers, seed, **options)
     cohort = load_cohort(cohort_dir, with_truth=(Path(cohort_dir) / "truth.csv").is_file())
+    t1 = time.perf_counter()
     result = analyse(cohort, radiomics, deep, seed=seed)
+    info["seconds"]["analysis"] = round(time.perf_counter() - t1, 1)
     path = write_chen2025_report(result, out_dir, cohort_dir, cohort_meta(Path(cohort_dir)), failures, info,
                                  time.perf_counter() - t0)
     log.info("chen2025 report written to %s", path)
