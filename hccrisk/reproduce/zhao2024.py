@@ -125,16 +125,17 @@ def _fit_rcr(table: pd.DataFrame, y: np.ndarray, predictors: list[str], categori
 
 def analyse(cohort: pd.DataFrame, features: pd.DataFrame, observer2: pd.DataFrame, seed: int = 0,
             dl_inputs: Mapping[str, np.ndarray] | None = None, dl_depths: Sequence[str] | None = None,
-            dl_config: Any = None, progress: bool = False) -> Zhao2024Result:
+            dl_config: Any = None, progress: bool = False, workers: int | None = None) -> Zhao2024Result:
     """The zhao2024 analysis on a cohort table (``load_cohort``), observer1's features (patients x
     features, phase-prefixed) and observer2's features of the reproducibility subset (same columns).
 
     ``dl_inputs`` ({patient: (9, S, S)} from ``zhao2024_dl.mri_inputs_for``) adds the DL arms (ResNet
     ``dl_depths``, default all three, and DLRCR; ``dl_config`` a ``TrainConfig``, default ``ZHAO_CONFIG``);
     patients without an input are then left out of every model, so that all are compared on the same
-    patients."""
-    from hccrisk import stats
-    from hccrisk.models import ClinicalModel, NomogramModel, make_classifier, split_cohort
+    patients. The ResNets train on ``workers`` processes (None: all cores) while the radiomics arm is
+    fitted here; each training is single-threaded and seeded, so ``workers`` changes no number.
+    ``progress`` is kept for callers; the trainings always show a bar."""
+    from hccrisk.models import split_cohort
 
     data = labelled_patients(cohort)
     ids = [p for p in data.index if p in features.index and (dl_inputs is None or p in dl_inputs)]
@@ -148,6 +149,26 @@ def analyse(cohort: pd.DataFrame, features: pd.DataFrame, observer2: pd.DataFram
     train, val = list(split.train), list(split.validation)
     y_train, y_val = data.loc[train, ER_ENDPOINT].to_numpy(), data.loc[val, ER_ENDPOINT].to_numpy()
     cohort_label = pd.Series("training", index=data.index).where(data.index.isin(train), "validation")
+    resnets = None
+    if dl_inputs is not None:  # they need only the split: trained on other cores during the radiomics arm
+        from hccrisk.reproduce import zhao2024_dl
+
+        kwargs = {k: v for k, v in (("depths", dl_depths), ("config", dl_config)) if v is not None}
+        resnets = zhao2024_dl.start_resnets(dl_inputs, data, ER_ENDPOINT, train, seed, workers=workers, **kwargs)
+    try:
+        return _analyse(data, features, observer2, seed, split, train, val, y_train, y_val, cohort_label, resnets)
+    finally:
+        if resnets is not None:
+            resnets.cancel()
+
+
+def _analyse(data: pd.DataFrame, features: pd.DataFrame, observer2: pd.DataFrame, seed: int, split: Any,
+             train: list[str], val: list[str], y_train: np.ndarray, y_val: np.ndarray, cohort_label: pd.Series,
+             resnets: Any) -> Zhao2024Result:
+    """``analyse`` after the split: the radiomics arm, CR, RCR, then the DL arms of ``resnets`` (a
+    ``zhao2024_dl.PendingArms`` started by ``analyse``, or None)."""
+    from hccrisk import stats
+    from hccrisk.models import ClinicalModel, make_classifier
 
     base = data.assign(cohort=cohort_label)
     cats = [c for c in CLINICAL_CATEGORICAL if c in base]
@@ -211,15 +232,13 @@ def analyse(cohort: pd.DataFrame, features: pd.DataFrame, observer2: pd.DataFram
     compared = (("RCR", "CR"), ("RCR", "Rad-LR"), ("Rad-LR", "CR")) if rcr is not None else (("Rad-LR", "CR"),)
 
     deep = None
-    if dl_inputs is not None:
+    if resnets is not None:
         from hccrisk.reproduce import zhao2024_dl
 
         # The selected radiomics features enter as their LASSO combination (the Rad score), as in RCR: fused one by
         # one (17 on the default cohort) they overfit ~70 patients (validation AUC 0.69 vs RCR's 0.87, P 0.02).
         tabular = zhao2024_dl.dlrcr_tabular(preds[["rad_score"]], data, ["rad_score"], clinical.selected_, cats)
-        kwargs = {k: v for k, v in (("depths", dl_depths), ("config", dl_config)) if v is not None}
-        dl_perf, deep = zhao2024_dl.deep_arms(dl_inputs, data, ER_ENDPOINT, train, val, tabular, preds, seed,
-                                              progress=progress, **kwargs)
+        dl_perf, deep = zhao2024_dl.deep_arms(resnets, data, ER_ENDPOINT, train, val, tabular, preds)
         perf_rows += dl_perf
 
     delong_rows = []
@@ -271,17 +290,21 @@ def _score_shap(selector: Any, lasso: Any, features: pd.DataFrame, train: list[s
 
 
 def features_for(cohort_dir: str | Path, out_dir: str | Path, ingest_dir: str | Path | None = None,
-                 workers: int | None = None) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+                 workers: int | None = None, patients: Sequence[str] | None = None
+                 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Ingest (unless given), map both observers' tumour VOIs to the ingested grid, extract radiomics
-    (cached). Returns (observer1 features, observer2 features, failures)."""
+    (cached), all on ``workers`` processes (None: all cores). ``patients``: only these (default: every
+    patient of the cohort; ``run`` passes those with a known endpoint, the only ones ``analyse`` uses).
+    Returns (observer1 features, observer2 features, failures)."""
+    from hccrisk.reproduce.zhao2024_parallel import tumour_masks
+
     paths = resolve_paths(cohort_dir, out_dir, ingest_dir)
     ensure_ingested(paths, workers)
-    cohort = load_cohort(paths.cohort)
-    ids = list(cohort.index)
-    masks1, fail1 = ingested_tumour_masks(paths, ids, "observer1", PHASES)
+    ids = list(load_cohort(paths.cohort).index) if patients is None else list(patients)
     obs2_dir = paths.cohort / "rois" / "observer2"
     ids2 = [p for p in ids if (obs2_dir / p).is_dir()]
-    masks2, fail2 = ingested_tumour_masks(paths, ids2, "observer2", PHASES)
+    masks = tumour_masks(paths, {"observer1": ids, "observer2": ids2}, PHASES, workers)
+    (masks1, fail1), (masks2, fail2) = masks["observer1"], masks["observer2"]
     f1, x1 = extract_phase_features(paths, masks1, PARAMS, workers)
     f2, x2 = extract_phase_features(paths, masks2, PARAMS, workers)
     failures = pd.concat([pd.DataFrame(fail1 + fail2),
@@ -298,23 +321,24 @@ def run(cohort_dir: str | Path, out_dir: str | Path, ingest_dir: str | Path | No
     from hccrisk.reproduce.report import write_zhao2024_report
 
     t0 = time.perf_counter()
-    f1, f2, failures = features_for(cohort_dir, out_dir, ingest_dir, workers)
+    paths = resolve_paths(cohort_dir, out_dir, ingest_dir)
     cohort = load_cohort(cohort_dir, with_truth=(Path(cohort_dir) / "truth.csv").is_file())
+    labelled = list(labelled_patients(cohort).index)  # the others enter no model: no features for them
+    f1, f2, failures = features_for(cohort_dir, out_dir, ingest_dir, workers, patients=labelled)
     inputs = None
     if deep:
         from hccrisk.nets.resnet_train import CPU_SIZE
         from hccrisk.reproduce.zhao2024_dl import mri_inputs_for
 
-        paths = resolve_paths(cohort_dir, out_dir, ingest_dir)
-        masks, _ = ingested_tumour_masks(paths, list(f1.index), "observer1", ("AP",))
-        inputs, dl_failures = mri_inputs_for(paths, masks, dl_size or CPU_SIZE)
+        masks, _ = ingested_tumour_masks(paths, list(f1.index), "observer1", ("AP",))  # mapped above: cached
+        inputs, dl_failures = mri_inputs_for(paths, masks, dl_size or CPU_SIZE, workers=workers)
         failures = pd.concat([failures, dl_failures], ignore_index=True)
     import torch
 
     threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # on the shared machine one thread trains faster than oversubscribed cores
+    torch.set_num_threads(1)  # the trainings run single-threaded anyway; Score-CAM likewise, reproducibly
     try:
-        result = analyse(cohort, f1, f2, seed=seed, dl_inputs=inputs, progress=True)
+        result = analyse(cohort, f1, f2, seed=seed, dl_inputs=inputs, progress=True, workers=workers)
     finally:
         torch.set_num_threads(threads)
     meta = cohort_meta(Path(cohort_dir))

@@ -17,8 +17,9 @@ import pandas as pd
 from hccrisk.log import get_logger
 from hccrisk.nets.engine import TrainConfig
 from hccrisk.nets.mri import RESNETS
-from hccrisk.nets.resnet_train import ZHAO_CONFIG, TrainedNet, cohort_inputs, train_arm
+from hccrisk.nets.resnet_train import ZHAO_CONFIG, TrainedNet
 from hccrisk.reproduce.common import performance_row
+from hccrisk.reproduce.zhao2024_parallel import PendingArms, network_inputs, train_arms
 
 log = get_logger(__name__)
 
@@ -58,15 +59,24 @@ def dlrcr_tabular(features: pd.DataFrame, data: pd.DataFrame, radiomics: Sequenc
     return pd.concat(parts, axis=1)
 
 
-def deep_arms(inputs: Mapping[str, np.ndarray], data: pd.DataFrame, endpoint: str, train: Sequence[str],
-              val: Sequence[str], tabular: pd.DataFrame, preds: pd.DataFrame, seed: int = 0,
-              depths: Sequence[str] = RESNETS, config: TrainConfig = ZHAO_CONFIG,
-              progress: bool = True) -> tuple[list[dict], DeepArms]:
-    """Train every ResNet depth and DLRCR on ``train``; add their probabilities to ``preds`` (columns
-    "ResNet-10", ..., "DL" = the best depth, "DLRCR"). Returns (performance rows, DeepArms)."""
+def start_resnets(inputs: Mapping[str, np.ndarray], data: pd.DataFrame, endpoint: str, train: Sequence[str],
+                  seed: int = 0, depths: Sequence[str] = RESNETS, config: TrainConfig = ZHAO_CONFIG,
+                  workers: int | None = None) -> PendingArms:
+    """Start training every ResNet depth on ``train`` on ``workers`` processes (None: all cores); they
+    need nothing from the radiomics arm, so ``analyse`` fits that arm meanwhile. ``deep_arms`` collects."""
+    labels = data[endpoint].astype(int)
+    x = {p: inputs[p] for p in data.index}
+    return PendingArms([{"inputs": x, "labels": labels, "train": list(train), "depth": d, "config": config,
+                         "seed": seed} for d in depths], workers)
+
+
+def deep_arms(resnets: PendingArms, data: pd.DataFrame, endpoint: str, train: Sequence[str], val: Sequence[str],
+              tabular: pd.DataFrame, preds: pd.DataFrame) -> tuple[list[dict], DeepArms]:
+    """Collect the ResNet depths (``start_resnets``), then train DLRCR on the best one; add their
+    probabilities to ``preds`` (columns "ResNet-10", ..., "DL" = the best depth, "DLRCR"). Returns
+    (performance rows, DeepArms)."""
     labels = data[endpoint].astype(int)
     ids = list(data.index)
-    x = {p: inputs[p] for p in ids}
     y_tr, y_va = labels.loc[list(train)].to_numpy(), labels.loc[list(val)].to_numpy()
     perf, rows, nets = [], [], {}
 
@@ -76,8 +86,8 @@ def deep_arms(inputs: Mapping[str, np.ndarray], data: pd.DataFrame, endpoint: st
         perf.extend(performance_row(name, y_tr, p_tr, y_va, p_va))
         nets[name] = arm
 
-    for depth in depths:
-        arm = train_arm(x, labels, train, depth, config, seed=seed, progress=progress)
+    depths = [job["depth"] for job in resnets.jobs]
+    for depth, arm in zip(depths, resnets.result()):
         record(LABELS[depth], arm)
         tr, va = (r for r in perf[-2:])
         rows.append({"model": LABELS[depth], "AUC training": tr["AUC"], "training low": tr["AUC low"],
@@ -89,12 +99,12 @@ def deep_arms(inputs: Mapping[str, np.ndarray], data: pd.DataFrame, endpoint: st
     best = depths[int(np.argmin(table["tuning loss"].to_numpy()))]
     preds["DL"] = preds[LABELS[best]]
     perf.extend({**r, "model": "DL"} for r in perf if r["model"] == LABELS[best])
-    arm = train_arm(x, labels, train, best, config, tabular=tabular.loc[ids], seed=seed, progress=progress)
-    record(DLRCR, arm)
+    job = {**resnets.jobs[depths.index(best)], "tabular": tabular.loc[ids]}
+    record(DLRCR, train_arms([job], workers=1)[0])  # one net: here, no worker start-up
     summaries = {name: a.summary for name, a in nets.items()}
     log.info("zhao2024 DL arms: best depth %s; DLRCR on %d tabular predictors", best, tabular.shape[1])
     top = preds.loc[list(val), "DL"].astype(float).idxmax()
-    cam = score_cam_example(nets["DL" if "DL" in nets else LABELS[best]], x[top], str(top))
+    cam = score_cam_example(nets[LABELS[best]], job["inputs"][top], str(top))
     return perf, DeepArms(table, best, tuple(map(str, tabular.columns)), summaries, nets, tabular.loc[ids], cam)
 
 
@@ -128,10 +138,10 @@ def delong_rows(preds: pd.DataFrame, cohorts: Mapping[str, tuple[list[str], np.n
     return out
 
 
-def mri_inputs_for(paths, masks: Mapping[str, Mapping[str, Path]], size: int,
-                   progress: bool = True) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
+def mri_inputs_for(paths, masks: Mapping[str, Mapping[str, Path]], size: int, progress: bool = True,
+                   workers: int | None = None) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
     """The networks' inputs of every patient with an AP tumour mask (observer 1, ingested grid), cached in
-    ``work/mri-inputs``. Returns (inputs, failures)."""
+    ``work/mri-inputs``, cut on ``workers`` processes (None: all cores). Returns (inputs, failures)."""
     tumours = {pid: m["AP"] for pid, m in masks.items() if "AP" in m}
-    inputs, failures = cohort_inputs(paths.ingest, tumours, paths.work / "mri-inputs", size, progress)
+    inputs, failures = network_inputs(paths.ingest, tumours, paths.work / "mri-inputs", size, workers, progress)
     return inputs, pd.DataFrame(failures)
