@@ -49,6 +49,10 @@ CLINICAL_CANDIDATES = (tuple(c for c in NUMERIC_CLINICAL if c not in ("afp", "al
 SIGNATURE = "ceus_mp_signature"
 #: Early arterial time points of the paper's figure 6 (s from injection).
 CAM_TIMES = (9.0, 12.0, 15.0)
+#: Grad-CAM layer: the third separable block (8 x 8 positions per 64 x 64 frame). The last block's 4 x 4
+#: maps are too coarse to show structure; the second block's 16 x 16 maps collapsed to a single peak on a
+#: briefly trained network (docs/papers/liu2025.md).
+CAM_LAYER = "features.2"
 
 
 def recipe(epochs: int = EPOCHS, patience: int = PATIENCE, seed: int = 0) -> Any:

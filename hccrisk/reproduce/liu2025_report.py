@@ -38,7 +38,7 @@ def cam_examples(result: Any, cases: Mapping[str, np.ndarray], ingest: Path, n_p
     from hccrisk.log import pseudonym
     from hccrisk.nets.cam import grad_cam
     from hccrisk.nets.data import phase_sample_times
-    from hccrisk.reproduce.liu2025 import CAM_TIMES
+    from hccrisk.reproduce.liu2025 import CAM_LAYER, CAM_TIMES
 
     preds = result.predictions
     chosen = preds[(preds.cohort == "validation") & (preds.y == 1)].sort_values("CEUS-MP", ascending=False)
@@ -46,7 +46,7 @@ def cam_examples(result: Any, cases: Mapping[str, np.ndarray], ingest: Path, n_p
     out = []
     for pid in list(chosen.index[:n_patients]):
         x = torch.as_tensor(cases[pid])  # (n_splits, 3, T, H, W)
-        maps = grad_cam(net, x)  # (n_splits, T, H, W), one scale per sub-cine
+        maps = grad_cam(net, x, target_layer=CAM_LAYER)  # (n_splits, T, H, W), one scale per sub-cine
         times = phase_sample_times(ingest / patient_dir_name(pid), "AP", x.shape[2], x.shape[0])
         frames, cams, titles = [], [], []
         for t in CAM_TIMES:
@@ -144,7 +144,7 @@ def write_liu2025_report(result: Any, paths: RunPaths, meta: Mapping[str, Any], 
     binary_figures(report, preds, models, "nomogram", "the nomogram, CEUS-MP and the clinical model")
 
     report.section("Visualisation (Grad-CAM)",
-                   "Grad-CAM of CEUS-MP (class early recurrence, last convolutional block) on the early arterial "
+                   "Grad-CAM of CEUS-MP (class early recurrence, third separable block: 8 x 8 positions) on the early arterial "
                    "frames nearest 9, 12 and 15 s of validation patients with early recurrence and the highest "
                    "CEUS-MP probability (paper figure 6 shows CEUS-LP; its input has no arterial frame, so the "
                    "multiphase network is shown). Crops: tumour box + 5 mm liver, 64 x 64.")
