@@ -253,7 +253,9 @@ def main() -> None:
         bundle = args.bundle
         if not (bundle / "models" / "model.ts").is_file():
             print(f"{bundle}: no trained model; an untrained seed-0 CEUS-MP stands in (timing only)")
-            bundle = stand_in_bundle(work / "bundle" / "ceus_mp")
+            bundle = work / "bundle" / "ceus_mp"
+            if not (bundle / "models" / "model.ts").is_file():  # made by an earlier run with --keep
+                bundle = stand_in_bundle(bundle)
         clips = sorted(p for p in study.glob("*.dcm") if p.name != "roi_sr.dcm")
         ds = pydicom.dcmread(clips[0], stop_before_pixels=True)
         size = sum(p.stat().st_size for p in clips) / 2**20
