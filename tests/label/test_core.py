@@ -256,6 +256,8 @@ def test_multi_clip_cine_volume_is_valid_dicom_and_maps_back_to_the_stored_frame
         assert np.array_equal(image.get_frame(1), stored.astype(np.uint8))
     positions = [float(pydicom.dcmread(p, stop_before_pixels=True).ImagePositionPatient[2]) for p in paths]
     assert np.allclose(np.diff(positions), np.diff(positions)[0]) and np.diff(positions)[0] > 0
+    with pytest.raises(InputError, match="not an hccrisk CEUS cine volume"):
+        read_cine_volume([clips[0][0]])  # the cine itself
     nifti = tmp_path / "v.nii.gz"
     assert write_volume_nifti(paths[0].parent, nifti)
     assert sitk.ReadImage(str(nifti)).GetSize() == (int(image.Columns), int(image.Rows), len(index))

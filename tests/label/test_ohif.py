@@ -90,6 +90,16 @@ def browser():
         b.close()
 
 
+@pytest.fixture(autouse=True)
+def _close_pages(request):
+    """Close a test's browser pages after it: a page left open keeps loading images through the label
+    server's DICOMweb proxy and starves the next test's page (its load timed out at 120 s)."""
+    yield
+    if "browser" in request.fixturenames:
+        for ctx in request.getfixturevalue("browser").contexts:
+            ctx.close()
+
+
 def _page(browser, server_url: str):
     ctx = browser.new_context(viewport={"width": 1600, "height": 1000})
     # the panel's server URL is a cookie (default: this host, port 8000)

@@ -99,7 +99,7 @@ def publish_cine_volumes(client, study_uid: str | None = None) -> list[str]:
     from monailabel.datastore.utils.dicom import dicom_web_download_series
 
     filters = {"Modality": "US", **({"StudyInstanceUID": study_uid} if study_uid else {})}
-    series = [Dataset.from_json(s) for s in client.search_for_series(search_filters=filters)]
+    series = [Dataset.from_json(s) for s in client.search_for_series(search_filters=filters, get_remaining=True)]
     present = {str(s.SeriesInstanceUID) for s in series}
     stored = []
     for s in series:
@@ -123,3 +123,13 @@ def publish_cine_volumes(client, study_uid: str | None = None) -> list[str]:
             stored.append(uid)
             logger.info("CEUS cine volume %s stored for series %s", uid, s.SeriesInstanceUID)
     return stored
+
+
+if __name__ == "__main__":  # by hand, for studies stored after the server started (from apps/hccrisk_label):
+    # ../../.venv-label/bin/python -m lib.cine_volumes http://127.0.0.1:8042/dicom-web [STUDY_UID]
+    import sys
+
+    from dicomweb_client.api import DICOMwebClient
+
+    logging.basicConfig(level=logging.INFO)
+    print("\n".join(publish_cine_volumes(DICOMwebClient(sys.argv[1]), *sys.argv[2:3])))
