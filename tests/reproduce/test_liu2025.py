@@ -1,11 +1,15 @@
 """Science checks of the liu2025 reproduction on a synthetic CEUS cohort (its own fixture: CEUS only, so
 synthesis and ingest take about a minute):
 
-- planted signal: CEUS-MP comes within 0.10 of the AUC of the true 2-year risk on the same validation
-  patients and is not worse than the best single-phase network by more than 0.05 (the paper's
-  "CEUS-MP beats every single phase" does not hold on synthetic cohorts: every phase carries a noisy view
-  of the same latent, all four networks reach about the true-risk ceiling and differ by less than their
-  standard errors; measured in docs/papers/liu2025.md, so the check is non-inferiority);
+- planted signal: CEUS-MP's validation AUC comes within 0.10 of the true 2-year risk's on the same
+  validation patients and is not worse than the best single-phase network's by more than 0.05; each
+  single-phase network follows its phase's half of the aggressiveness (the generator splits it over the
+  phases, docs/synthetic.md). Issue 6 asks for "CEUS-MP beats each single phase": not checked, because it
+  is a coin toss here, not because of the networks: tumour size, seen in every phase and tied to the
+  aggressiveness, carries most of what the images tell (latent ceiling: single phase 0.81, all phases
+  0.84, size alone 0.80), every network's prediction ranks patients like size does (Spearman 0.90-0.95),
+  and on the 120-patient cohort CEUS-MP beat all three single phases in 27% of bootstrap resamples of its
+  validation cohort (docs/papers/liu2025.md, "Science checks");
 - signal 0 (same patients and images, outcomes independent of everything): every AUC CI contains 0.5;
 - same seed, same numbers (every table, every prediction).
 
@@ -115,16 +119,31 @@ def _auc(result, model: str, cohort: str) -> pd.Series:
 
 
 @pytest.mark.slow
-def test_planted_signal_multiphase_near_the_truth_and_not_worse_than_single_phases(liu_cohort):
-    result = _analyse(liu_cohort, _table(liu_cohort, 1.0, Path()))
+def test_planted_signal_multiphase_near_the_truth_and_each_phase_sees_its_half(liu_cohort):
+    from scipy.stats import spearmanr
+
+    table = _table(liu_cohort, 1.0, Path())
+    result = _analyse(liu_cohort, table)
     mp = _auc(result, "CEUS-MP", "validation")["AUC"]
     singles = {m: _auc(result, m, "validation")["AUC"] for m in ("CEUS-AP", "CEUS-PP", "CEUS-LP")}
     truth = result.true_risk_auc["validation"]
     print(f"\nvalidation AUC: CEUS-MP {mp:.3f}, " + ", ".join(f"{m} {a:.3f}" for m, a in singles.items())
           + f"; true risk {truth:.3f}; nomogram "
           + (f"{_auc(result, 'Nomogram', 'validation')['AUC']:.3f}" if result.nomogram is not None else "not fitted"))
+    # What each network's prediction follows, over every labelled patient (Spearman).
+    preds = result.predictions
+    latents = table.loc[preds.index]
+    rho = {(m, h): spearmanr(preds[m], latents[col]).statistic
+           for m in ("CEUS-MP", *singles)
+           for h, col in (("a_ap", "arterial_aggressiveness"), ("a_wo", "washout_aggressiveness"),
+                          ("size", "tumour_size_cm"))}
+    print(pd.Series(rho).unstack().round(2).to_string())
     assert mp >= truth - 0.10
     assert mp >= max(singles.values()) - 0.05, singles
+    # Measured on the 120-patient cohort: AP 0.73 vs 0.45, PP 0.46 vs 0.77, LP 0.45 vs 0.80.
+    assert rho["CEUS-AP", "a_ap"] > rho["CEUS-AP", "a_wo"] + 0.1
+    for m in ("CEUS-PP", "CEUS-LP"):
+        assert rho[m, "a_wo"] > rho[m, "a_ap"] + 0.1, m
 
 
 @pytest.mark.slow
