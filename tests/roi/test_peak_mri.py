@@ -27,10 +27,11 @@ def test_peak_frame_is_near_the_true_peak(roi_cohort, pid):
     track = track_box(cine, observer_box(roi_cohort.roi_dir(pid, 2), cine))
     peak = peak_frame(cine, track.boxes)
     true_peak = float(row["ceus_tumour_peak_s"])
-    # Measured (docs/roi.md): 0-21 s after the kinetic peak, because the curve is flat around a slowly
+    # Measured (docs/roi.md): up to 21 s after the kinetic peak, because the curve is flat around a slowly
     # washing-out peak and the liver in the box and the rim lag enhance later; on the frame found the
-    # tumour is at >= 88 % of its peak enhancement.
-    assert 0.0 <= peak.time_s - true_peak <= 25.0, (peak.time_s, true_peak)
+    # tumour is at >= 88 % of its peak enhancement. It may also be the 2 fps sample just before the peak
+    # (the frames are 0.5 s apart: SYN0001's true peak 24.79 s, found 24.5 s).
+    assert -0.5 <= peak.time_s - true_peak <= 25.0, (peak.time_s, true_peak)
     assert _tumour_curve(row, peak.time_s) >= 0.85 * _tumour_curve(row, true_peak)
     assert peak.contrast.shape == cine.shape and peak.grayscale.shape == cine.shape
     if cine.bmode is None:
@@ -58,8 +59,11 @@ def test_mri_rois_and_zhao_slices(roi_cohort):
     z = info["slices"]
     area = (tumour > 0).reshape(tumour.shape[0], -1).sum(axis=1)
     assert z == list(range(z[0], z[0] + 3)) and area[z].sum() == max(area[i:i + 3].sum() for i in range(len(area) - 2))
-    # The tumour fills the middle of the crop: AP enhancement differs inside from the corners.
-    assert not np.allclose(arr[0, 1, 100:156, 100:156].mean(), arr[0, 1, :20, :20].mean(), rtol=0.05)
+    # The tumour fills the middle of the crop: in at least one phase its enhancement differs inside from the
+    # corners (a tumour may be iso-enhancing in one phase: the generator gives the arterial phase and the
+    # washout phases independent halves of the aggressiveness, docs/synthetic.md).
+    assert any(not np.allclose(arr[p, 1, 100:156, 100:156].mean(), arr[p, 1, :20, :20].mean(), rtol=0.05)
+               for p in range(3))
 
 
 def test_largest_nodule_and_slices_rules():
