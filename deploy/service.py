@@ -51,7 +51,7 @@ class ServiceConfig:
     """What ``python -m deploy serve`` is told (see :func:`main` for the options)."""
 
     work: Path
-    bundle: Path | None = None
+    bundle: Path | None = None  # the CEUS model bundle
     orthanc: str | None = None  # REST root, e.g. http://127.0.0.1:8042: poll its stable studies
     fetch_from: str | None = None  # where polled studies are retrieved (default <orthanc>/dicom-web)
     listen: str | None = None  # AE@host:port of our storage SCP
@@ -61,6 +61,7 @@ class ServiceConfig:
     stable_s: float = 2.0
     flush_s: float = 10.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    mri_bundle: Path | None = None  # the MRI model bundle
 
 
 def study_tag(study_uid: str) -> str:
@@ -101,9 +102,10 @@ class StudyService:
             raise InputError("--store-to", "no PACS to store the results in (give --store-to or --orthanc)")
         for address in self.store_to:
             parse_address(address)  # a malformed address fails at start, not after the first study
-        from operators.inference_core import check_bundle
+        from operators.mri_core import DEFAULT_MRI_BUNDLE
 
-        check_bundle(self.bundle)  # at start, not at the first study
+        self.mri_bundle = Path(config.mri_bundle or os.environ.get("HCCRISK_MRI_BUNDLE", DEFAULT_MRI_BUNDLE))
+        self._check_bundles()  # at start, not at the first study
         self.outbox = Outbox(self.work / "outbox", config.retry)
         self.state_path = self.work / "state.json"
         self.state = json.loads(self.state_path.read_text()) if self.state_path.is_file() else {"since": None, "done": {}}
@@ -113,6 +115,22 @@ class StudyService:
         self._rest = OrthancRest(config.orthanc, retry=config.retry) if config.orthanc else None
         self._fetch = connect(config.fetch_from or f"{config.orthanc.rstrip('/')}/dicom-web",
                               retry=config.retry) if config.orthanc else None
+
+    def _check_bundles(self) -> None:
+        """At least one model must be there (a CEUS-only or MRI-only site); a study of the other kind then
+        fails with the app's error naming the missing model, and the service goes on."""
+        from operators.inference_core import check_bundle
+        from operators.mri_core import check_mri_bundle
+
+        problems, self.kinds = [], []
+        for kind, check, bundle in (("CEUS", check_bundle, self.bundle), ("MRI", check_mri_bundle, self.mri_bundle)):
+            try:
+                check(bundle)
+                self.kinds.append(kind)
+            except HccriskError as exc:
+                problems.append(exc)
+        if not self.kinds:
+            raise problems[0]
 
     # -- life cycle ---------------------------------------------------------------------------------
     def serve(self) -> None:
@@ -137,7 +155,8 @@ class StudyService:
                                    on_study=self._on_received, stable_s=self.config.stable_s).start()
         if self._rest is not None:
             self._start_feed()
-        log.info("serving: bundle %s; %s%s; results to %s", self.bundle,
+        log.info("serving: CEUS bundle %s, MRI bundle %s (usable: %s); %s%s; results to %s", self.bundle,
+                 self.mri_bundle, "+".join(self.kinds),
                  f"polling {self.config.orthanc}" if self._rest else "",
                  f"; listening as {self._scp.address}" if self._scp else "", ", ".join(self.store_to))
         try:
@@ -235,7 +254,14 @@ class StudyService:
     def _model_version(self) -> str:
         from operators.inference_core import bundle_inputs
 
-        return bundle_inputs(self.bundle)[1]
+        # Both models' versions: a new CEUS or MRI model re-analyses the studies it serves.
+        versions = []
+        for bundle in (self.bundle, self.mri_bundle):
+            try:
+                versions.append(bundle_inputs(bundle)[1])
+            except (OSError, ValueError, KeyError):
+                versions.append("-")  # that model is not installed
+        return "/".join(versions)
 
     def _already_done(self, study_uid: str, series: list[tuple[str, str, int]]) -> bool:
         if series and all(is_result_series(description) for _, description, _ in series):
@@ -271,7 +297,7 @@ class StudyService:
             (run / "input" / f"clinical{self.config.clinical.suffix}").symlink_to(self.config.clinical.resolve())
         started = time.monotonic()
         try:
-            results = run_study(run / "input", run / "output", self.bundle)
+            results = run_study(run / "input", run / "output", self.bundle, self.mri_bundle)
             if not results:
                 raise InputError(study_uid, "the app wrote no result")
         except Exception as exc:  # noqa: BLE001 - one study's failure must not stop the service
@@ -338,7 +364,10 @@ def main(argv: list[str] | None = None) -> None:
     """``python -m deploy serve``: the service; see the module docstring and docs/deploy.md."""
     parser = argparse.ArgumentParser(prog="python -m deploy serve", description=__doc__.split("\n\n")[0])
     parser.add_argument("--work", type=Path, required=True, help="state, inbox, results, outbox, failed")
-    parser.add_argument("--bundle", type=Path, help="model bundle folder (default $HCCRISK_BUNDLE or bundles/ceus_mp)")
+    parser.add_argument("--bundle", type=Path, help="CEUS model bundle folder (default $HCCRISK_BUNDLE or bundles/ceus_mp)")
+    parser.add_argument("--mri-bundle", type=Path,
+                        help="MRI model bundle folder (default $HCCRISK_MRI_BUNDLE or bundles/resnet_zhao2024); "
+                             "a site may serve one kind only: at least one of the two must hold its model")
     parser.add_argument("--orthanc", help="Orthanc REST root to poll for stable studies, e.g. http://127.0.0.1:8042")
     parser.add_argument("--fetch-from", help="where polled studies are retrieved (default ORTHANC/dicom-web; "
                                              "or AE@host:port for C-GET)")
@@ -362,7 +391,8 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(f"--clinical {args.clinical}: no such file")
     config = ServiceConfig(args.work, args.bundle, args.orthanc, args.fetch_from, args.listen, args.store_to,
                            args.clinical, args.poll, args.stable, args.flush,
-                           RetryPolicy(args.retries + 1, args.retry_delay, max_delay_s=args.max_retry_delay))
+                           RetryPolicy(args.retries + 1, args.retry_delay, max_delay_s=args.max_retry_delay),
+                           args.mri_bundle)
     try:
         service = StudyService(config)
     except HccriskError as exc:
