@@ -2,7 +2,7 @@
 # Build the deploy app's container image without a daemon or a registry, then run it on a synthetic study.
 #
 #   scripts/build_image.sh [--bundle DIR | --demo-bundle] [--rev REV] [--tag NAME:VERSION] [--work DIR]
-#                          [--skip-run] [--skip-service] [--clean]
+#                          [--skip-build] [--skip-run] [--skip-service] [--clean]
 #
 # --rev REV builds the code of that commit (`git archive REV`, e.g. HEAD) instead of the working tree: an
 # image that matches a commit, and a build that edits in the tree (a shared checkout) cannot reach.
@@ -15,8 +15,9 @@
 #   3. base   : Debian bookworm by debootstrap (minbase) -> localhost/debian:bookworm-minbase (kept; made once).
 #   4. build  : buildah bud (vfs storage, chroot isolation, one committed layer) of deploy/Dockerfile.
 #   5. run    : podman runs the image's entry point on a synthetic CEUS study folder -> SR + SC; dciodvfy.
-#   6. service: Orthanc on 127.0.0.1, the image's `serve` with host network, storescu a study, SR back.
-# --clean removes the image, the working containers and build/image/ (the base image is kept).
+#   6. service: Orthanc on 127.0.0.1, the image's `serve` with host network, a study sent, SR + SC back.
+# --skip-build runs steps 5-6 on the image already built. --clean removes the image, the working
+# containers and build/image/ (the base image is kept).
 #
 # Needs (Debian): buildah, podman, runc, debootstrap, dcmtk, dicom3tools, orthanc + orthanc-dicomweb,
 # and the project's .venv (synthetic data, reading the SR). Runs as root (vfs storage, chroot isolation).
@@ -26,7 +27,7 @@ cd "$(dirname "$0")/.."
 root=$PWD
 
 BUNDLE=bundles/ceus_mp DEMO_BUNDLE=0 TAG=localhost/hccrisk-deploy:0.1.0 WORK=/tmp/hccrisk-image
-RUN_APP=1 RUN_SERVICE=1 CLEAN=0 REV=
+RUN_APP=1 RUN_SERVICE=1 CLEAN=0 REV= BUILD=1
 BASE=localhost/debian:bookworm-minbase MIN_FREE_GB=10
 while (($#)); do
   case $1 in
@@ -37,8 +38,9 @@ while (($#)); do
     --work) WORK=$2; shift 2 ;;
     --skip-run) RUN_APP=0; RUN_SERVICE=0; shift ;;
     --skip-service) RUN_SERVICE=0; shift ;;
+    --skip-build) BUILD=0; shift ;;
     --clean) CLEAN=1; shift ;;
-    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
     *) echo "unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -72,22 +74,23 @@ for tool in buildah debootstrap; do command -v $tool >/dev/null || die "$tool mi
 # The image's `serve` next to a real Orthanc on 127.0.0.1 (host network): a study sent to Orthanc by DIMSE,
 # the service (polling Orthanc's stable studies) stores the SR + SCs back by STOW-RS; QIDO-RS finds them.
 service_check() {
-  local http dicom uid qido pid found=0 t
+  local http dicom uid qido found=0 t
   read -r http dicom < <("$PY" -c 'from hccrisk.pacs.orthanc_server import free_port as f; a = f(); b = f()
 while b == a: b = f()
 print(a, b)')
   rm -rf "$WORK/orthanc" "$WORK/service" && mkdir -p "$WORK/service" && chmod 777 "$WORK/service"
   "$PY" -m hccrisk.pacs.orthanc_server --storage "$WORK/orthanc" --http-port "$http" --dicom-port "$dicom" \
     --stable-age 2 >"$WORK/orthanc.log" 2>&1 &
-  pid=$!
-  trap '"${PODMAN[@]}" rm -f hccrisk-service >/dev/null 2>&1 || true; kill $pid 2>/dev/null || true' EXIT
+  ORTHANC_PID=$!   # global: the EXIT trap runs outside this function
+  trap '"${PODMAN[@]}" rm -f hccrisk-service >/dev/null 2>&1 || true; kill $ORTHANC_PID 2>/dev/null || true' EXIT
   for t in $(seq 60); do curl -sf "http://127.0.0.1:$http/system" >/dev/null && break; sleep 1; done
   log "Orthanc on 127.0.0.1:$http (HTTP) / $dicom (DICOM); the service in the image polls it"
   "${PODMAN[@]}" run -d --name hccrisk-service --ulimit host --network host -v "$WORK/service:/var/lib/hccrisk" \
     -v "$WORK/study/clinical.csv:/srv/clinical.csv:ro" "$TAG" serve --work /var/lib/hccrisk \
     --orthanc "http://127.0.0.1:$http" --clinical /srv/clinical.csv --poll 2 >/dev/null
-  sleep 5   # the service starts after Orthanc's newest change: send the study once it runs
-  .venv/bin/hccrisk pacs send "$WORK/study" --to "ORTHANC@127.0.0.1:$dicom" >/dev/null
+  # The service starts after Orthanc's newest change: send the study only once it polls.
+  for t in $(seq 180); do "${PODMAN[@]}" logs hccrisk-service 2>&1 | grep -q 'serving:' && break; sleep 1; done
+  .venv/bin/hccrisk pacs send "$WORK"/study/*.dcm --to "ORTHANC@127.0.0.1:$dicom" >/dev/null
   uid=$("$PY" -c 'import sys, pydicom; print(pydicom.dcmread(sys.argv[1], stop_before_pixels=True).StudyInstanceUID)' "$WORK/study/roi_sr.dcm")
   qido="http://127.0.0.1:$http/dicom-web/studies/$uid/series?includefield=SeriesDescription"
   start=$(date +%s)
@@ -101,9 +104,10 @@ print(a, b)')
   log "SR + SC in Orthanc $(( $(date +%s) - start )) s after the study was sent; series of the study:"
   curl -sf "$qido" | "$PY" -c 'import json, sys
 for s in json.load(sys.stdin): print("   ", s["00080060"]["Value"][0], s.get("0008103E", {}).get("Value", [""])[0])'
-  "${PODMAN[@]}" rm -f hccrisk-service >/dev/null; kill $pid; wait $pid 2>/dev/null || true; trap - EXIT
+  "${PODMAN[@]}" rm -f hccrisk-service >/dev/null; kill $ORTHANC_PID; wait $ORTHANC_PID 2>/dev/null || true; trap - EXIT
 }
 
+if ((BUILD)); then
 # -- 1. bundle -------------------------------------------------------------------------------------------
 if ((DEMO_BUNDLE)); then
   BUNDLE=$WORK/demo-bundle/ceus_mp
@@ -164,6 +168,9 @@ nice -n 10 "${BUILDAH[@]}" bud --isolation chroot --layers=false --ignorefile "$
 log "built $TAG in $(( $(date +%s) - start )) s: $("${BUILDAH[@]}" images --format '{{.Size}}' "$TAG")"
 rm -rf "$context/build/image" "$WORK/context"
 disk
+else
+  "${BUILDAH[@]}" inspect --type image "$TAG" >/dev/null 2>&1 || die "--skip-build: no image $TAG"
+fi
 ((RUN_APP)) || exit 0
 
 # -- 5. the entry point on one study folder --------------------------------------------------------------
