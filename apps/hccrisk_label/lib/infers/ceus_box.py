@@ -47,9 +47,16 @@ class CeusBoxInfer(InferTask):
         if request.get("cine_image"):  # a CEUS cine volume (lib/cine_volumes.py): track on its source cine
             volume = read_image(request["image"])
             index = self._volume_index(request)
+
+            def to_cine(k: float, what: str) -> int:
+                if not 0 <= round(k) < len(index):
+                    raise InputError(what, f"frame {k} is outside the cine volume (0..{len(index) - 1})")
+                return int(index[round(k)])
+
             request = {**request, "image": request["cine_image"],
-                       "foreground": [[x, y, int(index[int(k)])] for x, y, k in request.get("foreground") or []],
-                       "corrections": [[*c[:4], int(index[int(c[4])])] for c in request.get("corrections") or []]}
+                       "foreground": [[*p[:2], to_cine(p[2] if len(p) == 3 else -1, "foreground")]
+                                      for p in request.get("foreground") or []],
+                       "corrections": [[*c[:4], to_cine(c[4], "corrections")] for c in request.get("corrections") or []]}
         image = read_image(request["image"])
         frames = sitk.GetArrayFromImage(image)  # (T, rows, columns) or (T, rows, columns, 3)
         frames = frames[None] if frames.ndim == 2 else frames[..., :3].mean(axis=-1) if frames.ndim == 4 else frames
