@@ -1,48 +1,57 @@
-"""The shared synthetic cohort of the reproduction science checks: generated, ingested (CEUS + MRI) and
-featurised once per test session, for every paper's tests.
+"""The shared synthetic MRI cohort of the reproduction science checks (zhao2024, its DL arms, chen2025):
+generated, ingested and featurised once per test session, for every paper's tests.
 
 Use it as ``repro_cohort`` (session scope). Its fields:
 
-- ``cohort``: the synthetic cohort folder (signal 1, CEUS + MRI, both observers' ROIs)
-- ``ingest``: its ``hccrisk ingest`` output (every patient's ceus.npz and mri/)
+- ``cohort``: the synthetic cohort folder (signal 1, MRI only, size ``small``, both observers' ROIs)
+- ``ingest``: its ``hccrisk ingest`` output (every patient's mri/; T2 removed before the ingest, below)
 - ``out``: a work folder shared by the papers' feature extraction (masks, radiomics cache: the cache is
   keyed by the files' content, so two papers asking for the same extraction pay once)
 - ``observer1``, ``observer2``: zhao2024's radiomics (AP, PVP, DP tumour VOIs) of observer 1 (every
   patient) and observer 2 (its subset), computed on first use only, so a paper that does not use them
   does not pay for them
-- ``n_patients``, ``seed``, ``size``: how the cohort was generated
+- ``n_patients``, ``seed``, ``size``, ``modality``: how the cohort was generated
 - ``work_dir(name)``: a folder of ``out`` for one paper's own files (created)
 
 ``cohort_table(repro, signal)`` gives the same patients' tables at another signal strength (the images,
 hence the features, do not depend on it).
 
+What makes it cheap without changing what a user's DICOM goes through (the ingest and the analyses are
+the commands' own code): the ``small`` size preset (hccrisk.synth.mri_vendor: 96 x 96 pixels over a
+141-153 mm field of view, 20 dynamic slices of 5 mm: the ingest's 1 mm grid is ~half the default's);
+MRI only (no paper here reads CEUS); the T2 series deleted before the ingest (no check reads T2, and its
+own N4 fit and registration were ~30 % of a patient's ingest: the ingest reports T2 missing, as for a
+real study without one). 120 patients stay: the 0.10 AUC tolerance needs the ~22 (zhao2024, 8:2) and 36
+(chen2025, 7:3) validation patients they give.
+
 Environment: ``HCCRISK_REPRO_DIR=folder`` keeps the cohort, ingest and features between sessions (reused
-when present, keyed by size and seed); ``HCCRISK_REPRO_N`` sets the cohort size (default 120, the smallest
-size at which the 0.10 AUC tolerance means something: a 36-patient validation cohort).
+when present, keyed by number of patients, seed, size preset and modality); ``HCCRISK_REPRO_N`` sets
+the cohort size (default 120).
 
-Cost (measured 2026-11-24 on the shared 2-core machine at load 5-10; CPU seconds, which add up to the
-wall time on 2 idle cores divided by 2):
+Cost (CPU seconds, workers included, as the set-up prints them; wall on 2 idle cores ~ CPU / 2 for the
+parallel steps; measured 2026-11-25 on the shared 2-core machine at load 15-20, so the walls there were
+5-8 x that):
 
-- generation, 120 patients CEUS + MRI: ~1 s CPU per patient (55 s wall for the default cohort)
-- ingest: 6.5 s CPU per patient (MRI 6.2-6.3 s: N4, registration, gzip writes; CEUS 0.05-0.35 s), i.e.
-  ~13 CPU-min, ~7 min wall on 2 idle cores (it was ~12-14 s per patient before issue 5's speed-ups; on
-  the loaded machine 77 patients took 20 min wall)
-- zhao2024 radiomics (only when ``observer1``/``observer2`` are used): masks of both observers, then
-  3 phases x (120 + 30) = 450 extractions at ~0.45 s CPU: ~12 min wall on the loaded machine, ~3-4 min
-  on 2 idle cores
-- so ~10-12 min wall on 2 idle cores once per session; with ``HCCRISK_REPRO_DIR`` a later session pays
-  only the hashing of the cached inputs (the zhao2024 checks then ran in 31 s). Whole-liver radiomics
-  (chen2025 settings at 1 mm) costs ~36 s CPU per extraction: far too much for 120 patients x 4
-  sequences in CI.
+- generation, 120 patients MRI small: 37 s CPU (was ~1 s per patient for CEUS + MRI default)
+- ingest, AP/PVP/DP: 288 s CPU, 2.4 s per patient (default size with T2: 5.9 s per patient measured the
+  same day, 6.5 s before; small with T2 3.6 s)
+- zhao2024 radiomics (only when ``observer1``/``observer2`` are used): 3 phases x (120 + 30) VOI
+  extractions: RADIOMICS_COST
+- with ``HCCRISK_REPRO_DIR`` a later session pays only the hashing of the cached inputs.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import resource
+import sys
+import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import Iterator
 
 import pandas as pd
 import pytest
@@ -52,17 +61,23 @@ from hccrisk.synth.cohort import generate_cohort
 
 N_PATIENTS = int(os.environ.get("HCCRISK_REPRO_N", "120"))
 SEED = 0
-SIZE = "default"
+SIZE = "small"  # hccrisk.synth.mri_vendor.SIZES: the MRI's 1 mm ingest grid is about half the default's
+MODALITY = "mri"  # every user of this fixture is an MRI paper
+#: Series no check reads (zhao2024: AP/PVP/DP VOIs and crops; chen2025's checks: PVP), removed before the
+#: ingest, which then takes its "phase missing" path as for a real study without T2: T2 has its own N4 fit
+#: and registration, ~30 % of a patient's ingest.
+UNUSED_PHASES = ("T2",)
 
 
 @dataclass(frozen=True)
 class ReproCohort:
-    cohort: Path  # the synthetic cohort folder (signal 1, CEUS + MRI)
+    cohort: Path  # the synthetic cohort folder (signal 1, MRI only, size "small")
     ingest: Path  # its ingest output
     out: Path  # work folder of the feature extraction (masks, radiomics cache)
     n_patients: int = N_PATIENTS
     seed: int = SEED
     size: str = SIZE
+    modality: str = MODALITY
 
     def work_dir(self, name: str) -> Path:
         """A folder under ``out`` for one paper's (or test module's) own files, created when absent."""
@@ -74,7 +89,8 @@ class ReproCohort:
     def _zhao2024_features(self) -> tuple[pd.DataFrame, pd.DataFrame]:
         from hccrisk.reproduce.zhao2024 import features_for
 
-        f1, f2, failures = features_for(self.cohort, self.out, self.ingest)
+        with _measured("zhao2024 radiomics (AP/PVP/DP VOIs, both observers)"):
+            f1, f2, failures = features_for(self.cohort, self.out, self.ingest)
         assert failures.empty, failures
         return f1, f2
 
@@ -89,23 +105,76 @@ class ReproCohort:
         return self._zhao2024_features[1]
 
 
+def cpu_seconds() -> float:
+    """CPU time (user + system) of this process and all its workers, the running and the finished ones:
+    the radiomics workers are children of a forkserver, whose own children's time /proc/<pid>/stat holds."""
+    own, reaped = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    total = own.ru_utime + own.ru_stime + reaped.ru_utime + reaped.ru_stime
+    parents: dict[int, int] = {}
+    ticks: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the process ended meanwhile
+            continue
+        pid = int(stat.parent.name)
+        parents[pid] = int(fields[1])
+        ticks[pid] = sum(int(v) for v in fields[11:15])  # utime, stime, cutime, cstime
+    mine = {os.getpid()}
+    for pid in sorted(parents):  # descendants: walk up each process's ancestry
+        chain, p = [], pid
+        while p in parents and p not in mine and p > 1:
+            chain.append(p)
+            p = parents[p]
+        if p in mine:
+            mine.update(chain)
+    hz = os.sysconf("SC_CLK_TCK")
+    return total + sum(ticks[p] for p in mine if p != os.getpid()) / hz
+
+
+@contextmanager
+def _measured(step: str) -> Iterator[None]:
+    """Print the step's wall and CPU time (workers included) and the load: CI logs show the cost."""
+    wall, start = time.perf_counter(), cpu_seconds()
+    yield
+    print(f"\nrepro cohort: {step}: {time.perf_counter() - wall:.0f} s wall, {cpu_seconds() - start:.0f} s CPU, "
+          f"load average {os.getloadavg()[0]:.1f}", file=sys.stderr)
+
+
+def drop_unused_series(dicom_dir: Path, phases: tuple[str, ...] = UNUSED_PHASES) -> int:
+    """Delete the files of the MR series that the ingest's own selection rule assigns to ``phases``;
+    returns how many were deleted."""
+    from hccrisk.dicom.scan import scan
+    from hccrisk.dicom.select import select_mri
+
+    files = [i.path for series in scan(dicom_dir).by_patient().values()
+             for phase, s in select_mri(series)[0].items() if phase in phases for i in s.instances]
+    for path in files:
+        Path(path).unlink()
+    return len(files)
+
+
 def build_repro_cohort(root: Path, n_patients: int = N_PATIENTS, seed: int = SEED,
                        size: str = SIZE) -> ReproCohort:
-    """Generate and ingest the cohort under ``root`` (each step skipped when its output is already there)."""
+    """Generate (MRI only), drop the unused series and ingest the cohort under ``root`` (each step skipped
+    when its output is already there)."""
     from hccrisk.ingest.pipeline import ingest
 
     cohort, ingested, out = root / "cohort", root / "ingest", root / "features"
     meta_path = cohort / "cohort.json"
     if meta_path.is_file():
         meta = json.loads(meta_path.read_text())
-        wanted = {"n_patients": n_patients, "seed": seed, "modality": "both", "size": size}
+        wanted = {"n_patients": n_patients, "seed": seed, "modality": MODALITY, "size": size}
         if any(meta.get(k) != v for k, v in wanted.items()):
             raise RuntimeError(f"{cohort} holds another cohort ({ {k: meta.get(k) for k in wanted} }, "
                                f"wanted {wanted}): empty HCCRISK_REPRO_DIR or point it elsewhere")
     else:
-        generate_cohort(cohort, n_patients, seed, 1.0, "both", size, None, progress=False)
+        with _measured(f"synth {n_patients} patients, {MODALITY}, size {size}"):
+            generate_cohort(cohort, n_patients, seed, 1.0, MODALITY, size, None, progress=False)
     if not (ingested / "manifest.csv").is_file():
-        result = ingest(cohort / "dicom", ingested, progress=False)
+        with _measured(f"ingest without {'/'.join(UNUSED_PHASES)}"):
+            drop_unused_series(cohort / "dicom")
+            result = ingest(cohort / "dicom", ingested, progress=False)
         assert result.n_failed == 0, f"ingest failed for {result.n_failed} patient(s): see {result.problems_path}"
     return ReproCohort(cohort, ingested, out, n_patients, seed, size)
 
@@ -113,7 +182,7 @@ def build_repro_cohort(root: Path, n_patients: int = N_PATIENTS, seed: int = SEE
 @pytest.fixture(scope="session")
 def repro_cohort(tmp_path_factory) -> ReproCohort:
     if "HCCRISK_REPRO_DIR" in os.environ:
-        root = Path(os.environ["HCCRISK_REPRO_DIR"]) / f"n{N_PATIENTS}-seed{SEED}-{SIZE}"
+        root = Path(os.environ["HCCRISK_REPRO_DIR"]) / f"n{N_PATIENTS}-seed{SEED}-{SIZE}-{MODALITY}"
         root.mkdir(parents=True, exist_ok=True)
     else:
         root = tmp_path_factory.mktemp("repro")
