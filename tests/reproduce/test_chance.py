@@ -16,8 +16,8 @@ MODELS = [f"m{i}" for i in range(7)]  # zhao2024's radiomics arm: 5 classifiers,
 
 def _predictions(rng: np.random.Generator, leak: float = 0.0, n_train: int = 88, n_val: int = 22) -> pd.DataFrame:
     """A null cohort split as the reproductions split it (stratified, 44 % events: er_2y at signal 0) and
-    7 models' scores: correlated noise (the models share features), plus ``leak`` x the label (what a fit that saw
-    the labels adds)."""
+    7 models' scores: correlated noise (the models share features), plus ``leak`` x the label (what a fit
+    that saw the labels adds)."""
     n = n_train + n_val
     y = np.concatenate([rng.permutation(np.arange(m) < round(0.44 * m)) for m in (n_train, n_val)]).astype(int)
     shared = rng.normal(size=n)
