@@ -36,7 +36,11 @@ parallel steps; measured 2026-11-25 on the shared 2-core machine at load 15-20, 
 - ingest, AP/PVP/DP: 288 s CPU, 2.4 s per patient (default size with T2: 5.9 s per patient measured the
   same day, 6.5 s before; small with T2 3.6 s)
 - zhao2024 radiomics (only when ``observer1``/``observer2`` are used): 3 phases x (120 + 30) VOI
-  extractions: RADIOMICS_COST
+  extractions, with the VOIs mapped to the ingested grid: 389 s CPU (0.86 s per extraction)
+- so the set-up is ~12 CPU-min (~6 min wall on 2 idle cores; 54 min on the loaded machine), and each
+  zhao2024 analysis 20-95 s CPU (the LASSO's IRLS path), each check file adding its trainings: over the
+  target (<= ~12 CPU-min for everything), hence still ``heavy``. The next cuts are in the radiomics
+  (extraction cost per VOI) and the analyses, not in the images.
 - with ``HCCRISK_REPRO_DIR`` a later session pays only the hashing of the cached inputs.
 """
 
