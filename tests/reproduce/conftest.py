@@ -37,10 +37,10 @@ parallel steps; measured 2026-11-25 on the shared 2-core machine at load 15-20, 
   same day, 6.5 s before; small with T2 3.6 s)
 - zhao2024 radiomics (only when ``observer1``/``observer2`` are used): 3 phases x (120 + 30) VOI
   extractions, with the VOIs mapped to the ingested grid: 389 s CPU (0.86 s per extraction)
-- so the set-up is ~12 CPU-min (~6 min wall on 2 idle cores; 54 min on the loaded machine), and each
-  zhao2024 analysis 20-95 s CPU (the LASSO's IRLS path), each check file adding its trainings: over the
-  target (<= ~12 CPU-min for everything), hence still ``heavy``. The next cuts are in the radiomics
-  (extraction cost per VOI) and the analyses, not in the images.
+- the 14 checks themselves (zhao2024, its DL arms, chen2025 with its PVP liver radiomics and DenseNet):
+  ~120 s CPU in the test process plus chen2025's extractions; all passed (27:52 wall at load 10-16)
+- so ~15 CPU-min in all, ~8 min wall on 2 idle cores (the target was <= ~12 CPU-min): the checks are
+  ``slow`` (in CI). The next cuts are in the radiomics (cost per VOI extraction), not in the images.
 - with ``HCCRISK_REPRO_DIR`` a later session pays only the hashing of the cached inputs.
 """
 

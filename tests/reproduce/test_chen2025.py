@@ -98,7 +98,7 @@ def _validation(result) -> pd.DataFrame:
     return perf[perf.cohort == "validation"].set_index("model")
 
 
-@pytest.mark.heavy  # the shared 120-patient MRI cohort (conftest.py): slow once a CI-sized run of the small fixture has passed
+@pytest.mark.slow  # the shared MRI cohort (conftest.py): ~15 CPU-min set-up + checks, in CI
 def test_planted_signal_best_model_approaches_the_true_risk(repro_cohort, chen):
     result, _ = _analyse(repro_cohort, chen, 1.0)
     val = _validation(result)
@@ -110,7 +110,7 @@ def test_planted_signal_best_model_approaches_the_true_risk(repro_cohort, chen):
     assert abs(best - truth) <= 0.10
 
 
-@pytest.mark.heavy
+@pytest.mark.slow
 def test_signal_zero_no_model_beats_chance(repro_cohort, chen):
     """The leakage guard (tests/reproduce/chance.py): one-sided permutation test per model, Bonferroni over
     the models; a below-chance AUC is chance, not leakage."""
@@ -120,7 +120,7 @@ def test_signal_zero_no_model_beats_chance(repro_cohort, chen):
     assert_no_model_beats_chance(result.predictions, models)
 
 
-@pytest.mark.heavy  # the shared 120-patient MRI cohort (conftest.py): slow once a CI-sized run of the small fixture has passed
+@pytest.mark.slow  # the shared MRI cohort (conftest.py): ~15 CPU-min set-up + checks, in CI
 def test_same_seed_same_numbers(repro_cohort, chen, tmp_path):
     # the DenseNet trained afresh (an empty work folder: nothing cached) and the whole analysis again
     first, deep_first = _analyse(repro_cohort, chen, 1.0)

@@ -53,7 +53,7 @@ def test_performance_uses_the_training_youden_cut_off_in_validation():
     assert val["AUC"] == pytest.approx(stats.auc_ci(y_va, p_va).auc)
 
 
-@pytest.mark.heavy  # the shared 120-patient MRI cohort (conftest.py): slow once a CI-sized run of the small fixture has passed
+@pytest.mark.slow  # the shared MRI cohort (conftest.py): ~15 CPU-min set-up + checks, in CI
 def test_planted_signal_is_recovered_close_to_the_true_risk(repro_cohort):
     result = analyse(cohort_table(repro_cohort, 1.0), repro_cohort.observer1, repro_cohort.observer2, seed=0)
     val = result.performance[result.performance.cohort == "validation"].set_index("model")
@@ -65,7 +65,7 @@ def test_planted_signal_is_recovered_close_to_the_true_risk(repro_cohort):
     assert result.selection_counts.features.iloc[-1] >= 1
 
 
-@pytest.mark.heavy
+@pytest.mark.slow
 def test_no_signal_no_model_beats_chance(repro_cohort):
     """The leakage guard (tests/reproduce/chance.py): with signal 0 no model's validation AUC lies above
     0.5 (one-sided permutation test, Bonferroni over the models). Not "every CI contains 0.5": below-chance
@@ -76,7 +76,7 @@ def test_no_signal_no_model_beats_chance(repro_cohort):
     assert_no_model_beats_chance(result.predictions, models)
 
 
-@pytest.mark.heavy
+@pytest.mark.slow
 def test_same_seed_same_report_numbers(repro_cohort, tmp_path):
     from hccrisk.reproduce.report import write_zhao2024_report
 

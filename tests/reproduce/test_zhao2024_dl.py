@@ -33,7 +33,7 @@ def _validation(result):
     return perf[perf.cohort == "validation"].set_index("model")
 
 
-@pytest.mark.heavy  # the shared 120-patient MRI cohort (conftest.py): slow once a CI-sized run of the small fixture has passed
+@pytest.mark.slow  # the shared MRI cohort (conftest.py): ~15 CPU-min set-up + checks, in CI
 def test_no_signal_no_dl_model_beats_chance(repro_cohort, dl_inputs):
     """Leakage would push a validation AUC above 0.5: the leakage guard of tests/reproduce/chance.py
     (one-sided permutation test, Bonferroni over the three DL models). Below 0.5 is chance, not a leak
@@ -43,7 +43,7 @@ def test_no_signal_no_dl_model_beats_chance(repro_cohort, dl_inputs):
     assert_no_model_beats_chance(result.predictions, DL_MODELS)
 
 
-@pytest.mark.heavy
+@pytest.mark.slow
 def test_planted_signal_dlrcr_close_to_the_true_risk(repro_cohort, dl_inputs):
     result = analyse(cohort_table(repro_cohort, 1.0), repro_cohort.observer1, repro_cohort.observer2, seed=0,
                      dl_inputs=dl_inputs, dl_depths=("resnet10",))
