@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import multiprocessing
 import os
 import tempfile
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, as_completed, wait
@@ -28,6 +27,7 @@ from tqdm import tqdm
 
 from hccrisk.errors import HccriskError, InputError
 from hccrisk.log import get_logger, pseudonym
+from hccrisk.parallel import default_workers, process_pool
 from hccrisk.radiomics.extraction import extract, with_prefix
 from hccrisk.radiomics.parameters import file_sha256, resolve_params
 
@@ -35,7 +35,6 @@ log = get_logger(__name__)
 
 CACHE_FORMAT = 1  # bump when the cached content changes meaning
 FAILURE_COLUMNS = ["case_id", "prefix", "image", "mask", "error"]
-_THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS")
 
 
 @dataclass(frozen=True)
@@ -64,14 +63,6 @@ class Case:
     def name(self) -> str:
         """How messages name this extraction: ``case <id>`` plus the phase."""
         return f"case {self.case_id}" + (f" {self.prefix}" if self.prefix else "")
-
-
-def _single_thread_settings() -> None:
-    # one thread per worker: the cores are shared between processes, not oversubscribed by ITK/OpenMP/BLAS
-    for variable in _THREAD_ENV:
-        os.environ[variable] = "1"
-    threadpool_limits(limits=1)
-    sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(1)
 
 
 @contextmanager
@@ -147,11 +138,6 @@ def _write_cache(path: Path, case: Case, params: Path, features: dict[str, float
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-
-
-def default_workers() -> int:
-    """All cores this process may use."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def _check_cases(cases: list[Case]) -> None:
@@ -270,22 +256,8 @@ Job = Callable[[Case, Path], "tuple[dict[str, float] | None, str | None]"]
 Finished = Callable[[int, "dict[str, float] | None", "str | None"], None]
 
 
-def _worker_context() -> multiprocessing.context.BaseContext:
-    """Forkserver where the platform has it, else spawn; never plain fork.
-
-    Plain fork would copy the caller's threads (ITK, torch) half-dead into the workers. The forkserver is a
-    fresh single-threaded process that imports this module once; workers forked from it start without
-    importing pandas/SimpleITK/pyradiomics again (~0.5 s of CPU each with spawn), and later pools reuse it.
-    """
-    if "forkserver" not in multiprocessing.get_all_start_methods():
-        return multiprocessing.get_context("spawn")
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload([__name__])  # no effect once the server runs
-    return context
-
-
 def _spawn_pool(n_workers: int) -> ProcessPoolExecutor:
-    return ProcessPoolExecutor(n_workers, mp_context=_worker_context(), initializer=_single_thread_settings)
+    return process_pool(n_workers, preload=[__name__])
 
 
 def _run_pool(cases: list[Case], pending: dict[int, Path], params: Path, n_workers: int, finished: Finished,

@@ -15,11 +15,9 @@ Everything is cached in ``work/``: masks, ``radiomics-cache/``, ``dl-inputs/``, 
 
 from __future__ import annotations
 
-import multiprocessing
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -81,19 +79,6 @@ def _liver_job(paths: RunPaths, pid: str, sequences: tuple[str, ...], size: int
     return masks[pid], x, failures
 
 
-def _pool(workers: int) -> ProcessPoolExecutor:
-    """Worker processes from a forkserver (never a plain fork of this process and its ITK / torch threads),
-    one thread each; the server imports the jobs' modules once and the radiomics pool reuses it."""
-    from hccrisk.radiomics.cohort import _single_thread_settings
-
-    if "forkserver" not in multiprocessing.get_all_start_methods():
-        return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=_single_thread_settings)
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["hccrisk.radiomics.cohort", __name__])  # no effect once the server runs
-    return ProcessPoolExecutor(workers, mp_context=context, initializer=_single_thread_settings)
-
-
 def liver_inputs(paths: RunPaths, ids: list[str], workers: int | None = None, size: int = SIZE,
                  sequences: tuple[str, ...] = SEQUENCES, progress: bool = True
                  ) -> tuple[dict[str, dict[str, Path]], dict[str, np.ndarray], list[dict[str, str]]]:
@@ -103,22 +88,13 @@ def liver_inputs(paths: RunPaths, ids: list[str], workers: int | None = None, si
     ``ids``' order; a bad patient is a failure row, not an abort."""
     from tqdm.auto import tqdm
 
-    from hccrisk.radiomics.cohort import default_workers
+    from hccrisk.parallel import run_jobs
 
     jobs = [(paths, pid, tuple(sequences), size) for pid in ids]
-    n = min(workers or default_workers(), len(jobs))
-    done: dict[str, tuple] = {}
     with tqdm(total=len(jobs), desc="liver masks + slices", unit="patient", disable=not progress) as bar:
-        if n <= 1:
-            for job in jobs:
-                done[job[1]] = _liver_job(*job)
-                bar.update()
-        else:
-            with _pool(n) as pool:
-                futures = {pool.submit(_liver_job, *job): job[1] for job in jobs}
-                for future in as_completed(futures):
-                    done[futures[future]] = future.result()
-                    bar.update()
+        results = run_jobs(_liver_job, jobs, workers, lambda i: bar.update(),
+                           preload=("hccrisk.radiomics.cohort", __name__))
+    done = {job[1]: result for job, result in zip(jobs, results)}
     masks, inputs, failures = {}, {}, []
     for pid in ids:
         by_seq, x, failed = done[pid]

@@ -12,9 +12,7 @@ be copied half-dead), each with one thread for ITK, BLAS and torch.
 from __future__ import annotations
 
 import io
-import multiprocessing
-import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
@@ -23,60 +21,19 @@ import numpy as np
 import pandas as pd
 
 from hccrisk.log import get_logger
+from hccrisk.parallel import default_workers, process_pool, run_jobs  # noqa: F401 - run_jobs is this module's API too
 
 log = get_logger(__name__)
 
 #: Patients per mask / input job: small enough that 2 workers finish together, large enough that a job's
 #: start-up (imports are preloaded by the forkserver) stays negligible.
 CHUNK = 8
-
-
-def default_workers() -> int:
-    """All cores this process may use."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-
-
-def _one_thread() -> None:
-    # Workers share the cores: one thread each for ITK, OpenMP/BLAS and (when loaded) torch.
-    import SimpleITK as sitk
-    from threadpoolctl import threadpool_limits
-
-    for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        os.environ[variable] = "1"
-    sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(1)
-    threadpool_limits(limits=1)
+#: What the forkserver imports once when this module starts it (the radiomics pool may have started it first).
+_PRELOAD = ("hccrisk.reproduce.common", "hccrisk.radiomics.cohort")
 
 
 def _pool(workers: int) -> ProcessPoolExecutor:
-    if "forkserver" in multiprocessing.get_all_start_methods():
-        context = multiprocessing.get_context("forkserver")
-        # no effect once the server runs (the radiomics pool may have started it with its own preload)
-        context.set_forkserver_preload(["hccrisk.reproduce.common", "hccrisk.radiomics.cohort"])
-    else:
-        context = multiprocessing.get_context("spawn")
-    return ProcessPoolExecutor(workers, mp_context=context, initializer=_one_thread)
-
-
-def run_jobs(fn: Callable[..., Any], jobs: Sequence[tuple], workers: int | None = None,
-             progress: Callable[[int], None] | None = None) -> list[Any]:
-    """``[fn(*job) for job in jobs]``, on ``workers`` processes (None: all cores; 1 or a single job: here).
-    ``fn`` must be a module-level function; ``progress(i)`` is called as job ``i`` finishes."""
-    workers = min(workers or default_workers(), len(jobs))
-    if workers <= 1:
-        out = []
-        for i, job in enumerate(jobs):
-            out.append(fn(*job))
-            if progress is not None:
-                progress(i)
-        return out
-    results: dict[int, Any] = {}
-    with _pool(workers) as pool:
-        futures: dict[Future, int] = {pool.submit(fn, *job): i for i, job in enumerate(jobs)}
-        for future in as_completed(futures):
-            results[futures[future]] = future.result()
-            if progress is not None:
-                progress(futures[future])
-    return [results[i] for i in range(len(jobs))]
+    return process_pool(workers, preload=_PRELOAD)
 
 
 def _chunks(ids: Sequence[str], size: int = CHUNK) -> list[list[str]]:
@@ -93,7 +50,7 @@ def tumour_masks(paths: Any, patients: Mapping[str, Sequence[str]], phases: Sequ
 
     jobs = [(paths, chunk, observer, tuple(phases)) for observer, ids in patients.items() for chunk in _chunks(ids)]
     with tqdm(total=sum(len(ids) for ids in patients.values()), desc="tumour VOIs", unit="patient") as bar:
-        done = run_jobs(ingested_tumour_masks, jobs, workers, lambda i: bar.update(len(jobs[i][1])))
+        done = run_jobs(ingested_tumour_masks, jobs, workers, lambda i: bar.update(len(jobs[i][1])), _PRELOAD)
     out: dict[str, tuple[dict, list]] = {observer: ({}, []) for observer in patients}
     for job, (masks, failures) in zip(jobs, done):
         out[job[2]][0].update(masks)
@@ -113,7 +70,7 @@ def network_inputs(ingest_dir: Path, tumours: Mapping[str, Path], cache_dir: Pat
     ids = list(tumours)
     jobs = [(ingest_dir, {p: tumours[p] for p in chunk}, cache_dir, size, False) for chunk in _chunks(ids)]
     with tqdm(total=len(ids), desc="MRI slices", unit="patient", disable=not progress) as bar:
-        done = run_jobs(cohort_inputs, jobs, workers, lambda i: bar.update(len(jobs[i][1])))
+        done = run_jobs(cohort_inputs, jobs, workers, lambda i: bar.update(len(jobs[i][1])), _PRELOAD)
     inputs, failures = {}, []
     for part, failed in done:
         inputs.update(part)
