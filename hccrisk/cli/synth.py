@@ -40,7 +40,6 @@ def synth_command(
         if realistic and size not in ("default", "realistic"):
             raise InputError("--realistic", f"contradicts --size {size}")
         size = "realistic" if realistic else size
-        _check_ceus_size(size, modality)
         meta = generate_cohort(out, patients, seed, signal, modality, size, workers or None)
     except InputError as exc:
         typer.echo(f"error: {exc}", err=True)
@@ -48,16 +47,3 @@ def synth_command(
     mri = "" if meta["mri_written"] or meta["modality"] == "ceus" else " (MRI writer unavailable: skipped)"
     typer.echo(f"{meta['n_patients']} patients, {meta['n_dicom_files']} DICOM files in {out}{mri} "
                f"[{time.perf_counter() - start:.1f} s]")
-
-
-def _check_ceus_size(size: str, modality: str) -> None:
-    """The small preset is the MRI writer's; refuse it for CEUS while the CEUS writer has none."""
-    if modality == "mri":
-        return
-    from hccrisk.synth.ceus import LAYOUTS
-
-    if size not in LAYOUTS:
-        from hccrisk.errors import InputError
-
-        raise InputError("--size", f"the CEUS writer has no {size!r} preset (it has {sorted(LAYOUTS)}): "
-                                   f"use --modality mri with --size {size}")

@@ -118,6 +118,11 @@ def generate_cohort(out: Path, n_patients: int = DEFAULT_PATIENTS, seed: int = 0
         raise InputError("--modality", f"must be one of {MODALITIES}, got {modality!r}")
     if size not in SIZES:
         raise InputError("--size", f"must be one of {SIZES}, got {size!r}")
+    from hccrisk.synth.ceus import LAYOUTS
+
+    if modality != "mri" and size not in LAYOUTS:  # the small preset is the MRI writer's only
+        raise InputError("--size", f"the CEUS writer has no {size!r} preset (it has {sorted(LAYOUTS)}): "
+                                   f"use --modality mri with --size {size}")
     if n_patients < 1:
         raise InputError("--patients", f"must be >= 1, got {n_patients}")
     if signal < 0:
