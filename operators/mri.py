@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import SimpleITK as sitk
 import torch
 from monai.deploy.core import Fragment, Operator, OperatorSpec
@@ -18,10 +20,10 @@ from monai.deploy.core import Fragment, Operator, OperatorSpec
 from operators._case import CaseStepOperator
 from operators.mri_core import (display, heatmap_source, imaging_signature, ingest_study, key_slice_heatmaps,
                                 load_mri_network, network_input, read_mri_bundle, select_mri_study)
+from operators.results import HeatmapWriterOperator
 
 from hccrisk.dicom.scan import Series
 from hccrisk.log import pseudonym
-from hccrisk.results.sc import write_heatmap_sc
 
 log = logging.getLogger(__name__)
 
@@ -93,23 +95,12 @@ class MriInferenceOperator(CaseStepOperator):
                 "heatmaps": heatmaps}
 
 
-class MriHeatmapWriterOperator(Operator):
+class MriHeatmapWriterOperator(HeatmapWriterOperator):
     """Write one secondary capture per phase: the key slice's Grad-CAM over the ingested crop, referencing
     the native slice of that phase under the crop centre."""
 
-    def __init__(self, fragment: Fragment, *args, output_folder: Path, **kwargs):
-        self.output_folder = Path(output_folder)
-        super().__init__(fragment, *args, **kwargs)
-
-    def setup(self, spec: OperatorSpec) -> None:
-        spec.input("case")
-
-    def compute(self, op_input, op_output, context) -> None:
-        case = op_input.receive("case")
-        for n, item in enumerate(case["heatmaps"], start=1):
-            source = heatmap_source(case["patient_dir"], case["mri"], item)
+    def sc_inputs(self, case: dict) -> Iterator[tuple[dict, np.ndarray, np.ndarray, Path, dict]]:
+        for item in case["heatmaps"]:
             image, heat, spacing = display(item)
-            path = self.output_folder / f"SC_{case['model_name']}_{item['phase']}.dcm"
-            write_heatmap_sc(image, heat, source, path, model_name=case["model_name"],
-                             model_version=case["model_version"], instance_number=n, pixel_spacing_mm=spacing)
-            log.info("wrote %s", path.name)
+            yield (item, image, heat, heatmap_source(case["patient_dir"], case["mri"], item),
+                   {"pixel_spacing_mm": spacing})

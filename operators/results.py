@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -39,7 +40,8 @@ class RiskReportWriterOperator(CaseStepOperator):
 
 
 class HeatmapWriterOperator(Operator):
-    """Write one secondary capture per heatmap (key frame per phase) into ``output_folder``."""
+    """Write one secondary capture per heatmap (key frame per phase) into ``output_folder``; a subclass for
+    another modality overrides :meth:`sc_inputs` only."""
 
     def __init__(self, fragment: Fragment, *args, output_folder: Path, **kwargs):
         self.output_folder = Path(output_folder)
@@ -50,17 +52,21 @@ class HeatmapWriterOperator(Operator):
 
     def compute(self, op_input, op_output, context) -> None:
         case = op_input.receive("case")
-        cine = load_cine(case["patient_dir"])
-        for n, item in enumerate(case["heatmaps"], start=1):
-            i = item["sample"]
-            source = clip_path(case["patient_dir"], str(cine.source_sop[i]))
-            scale = 4  # 64 x 64 ROI crops are tiny on a viewer: nearest-neighbour x4
-            image = np.kron(item["image"], np.ones((scale, scale)))
-            heat = np.kron(item["heatmap"], np.ones((scale, scale)))
+        for n, (item, image, heat, source, extra) in enumerate(self.sc_inputs(case), start=1):
             path = self.output_folder / f"SC_{case['model_name']}_{item['phase']}.dcm"
             write_heatmap_sc(image, heat, source, path, model_name=case["model_name"],
-                             model_version=case["model_version"], frame=int(cine.source_frame[i]),
-                             instance_number=n)
+                             model_version=case["model_version"], instance_number=n, **extra)
             log.info("wrote %s", path.name)
         if not case["heatmaps"]:
             log.warning("no heatmap: no secondary capture written")
+
+    def sc_inputs(self, case: dict) -> Iterator[tuple[dict, np.ndarray, np.ndarray, Path, dict]]:
+        """Per heatmap: (item, image, heat map, source file, further ``write_heatmap_sc`` arguments). CEUS: the
+        key frame's ROI crop, enlarged for viewing, referencing its stored frame."""
+        cine = load_cine(case["patient_dir"])
+        for item in case["heatmaps"]:
+            i = item["sample"]
+            scale = 4  # 64 x 64 ROI crops are tiny on a viewer: nearest-neighbour x4
+            yield (item, np.kron(item["image"], np.ones((scale, scale))),
+                   np.kron(item["heatmap"], np.ones((scale, scale))),
+                   clip_path(case["patient_dir"], str(cine.source_sop[i])), {"frame": int(cine.source_frame[i])})
