@@ -119,16 +119,9 @@ class StudyService:
     def _check_bundles(self) -> None:
         """At least one model must be there (a CEUS-only or MRI-only site); a study of the other kind then
         fails with the app's error naming the missing model, and the service goes on."""
-        from operators.inference_core import check_bundle
-        from operators.mri_core import check_mri_bundle
+        from deploy import check_bundles
 
-        problems, self.kinds = [], []
-        for kind, check, bundle in (("CEUS", check_bundle, self.bundle), ("MRI", check_mri_bundle, self.mri_bundle)):
-            try:
-                check(bundle)
-                self.kinds.append(kind)
-            except HccriskError as exc:
-                problems.append(exc)
+        self.kinds, problems = check_bundles(self.bundle, self.mri_bundle)
         if not self.kinds:
             raise problems[0]
 
