@@ -190,23 +190,22 @@ def _l1_cox(df: pd.DataFrame, covariates: list[str], lam: float, notes: list[str
     from hccrisk import stats
 
     try:
-        with np.errstate(all="ignore"):
-            return stats.cox_fit(df, *OS, covariates, penalizer=lam, l1_ratio=1.0, ties="breslow").table["coef"].to_numpy()
-    except ArithmeticError as exc:  # its coordinate descent diverged: see below
+        try:
+            with np.errstate(all="ignore"):
+                return stats.cox_fit(df, *OS, covariates, penalizer=lam, l1_ratio=1.0,
+                                     ties="breslow").table["coef"].to_numpy()
+        except (HccriskError, np.linalg.LinAlgError):
+            notes.append(f"L1-Cox at lambda {lam:.4g}: the exact Newton refinement was singular; the coordinate-"
+                         "descent solution is used.")
+            y = np.array(list(zip(df[OS[1]].astype(bool), df[OS[0]].astype(float))),
+                         dtype=[("event", bool), ("time", float)])
+            net = CoxnetSurvivalAnalysis(alphas=[lam], l1_ratio=1.0, normalize=False, tol=1e-10, max_iter=1_000_000)
+            return np.asarray(net.fit(df[covariates].to_numpy(float), y).coef_[:, 0], dtype=float)
+    except ArithmeticError as exc:
+        # scikit-survival's "weights are too large" (in either fit's coordinate descent): at this lambda the
+        # features order the training deaths (nearly) perfectly, so there is no finite estimate; none is selected.
         notes.append(f"L1-Cox at lambda {lam:.4g} has no finite estimate ({exc}): no feature selected there.")
         return np.zeros(len(covariates))
-    except (HccriskError, np.linalg.LinAlgError):
-        notes.append(f"L1-Cox at lambda {lam:.4g}: the exact Newton refinement was singular; the coordinate-descent "
-                     "solution is used.")
-        y = np.array(list(zip(df[OS[1]].astype(bool), df[OS[0]].astype(float))), dtype=[("event", bool), ("time", float)])
-        net = CoxnetSurvivalAnalysis(alphas=[lam], l1_ratio=1.0, normalize=False, tol=1e-10, max_iter=1_000_000)
-        try:
-            return np.asarray(net.fit(df[covariates].to_numpy(float), y).coef_[:, 0], dtype=float)
-        except ArithmeticError as exc:
-            # "weights are too large": at this lambda the features order the training deaths (nearly)
-            # perfectly, so the fit has no finite estimate; no feature is selected rather than an infinite one.
-            notes.append(f"L1-Cox at lambda {lam:.4g} has no finite estimate ({exc}): no feature selected there.")
-            return np.zeros(len(covariates))
 
 
 def _stepwise(table: pd.DataFrame, candidates: list[str], notes: list[str]) -> Any:
