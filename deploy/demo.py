@@ -30,7 +30,7 @@ LABEL_OBSERVER = "observer1"  # the primary reading
 
 
 def make_demo_study(cohort: Path, patient_id: str, folder: Path, clinical: bool = True, one_box: bool = False) -> Path:
-    """Write ``folder`` (must not exist): the patient's DICOM files from ``cohort/dicom``, ``roi_sr.dcm``
+    """Write ``folder`` (must not exist): the patient's CEUS files from ``cohort/dicom``, ``roi_sr.dcm``
     (per-frame margined boxes as the MONAI Label app stores them; ``one_box``: one box on one frame) and,
     if ``clinical``, a copy of the cohort's clinical.csv. Returns ``folder``."""
     cohort, folder = Path(cohort), Path(folder)
@@ -40,8 +40,8 @@ def make_demo_study(cohort: Path, patient_id: str, folder: Path, clinical: bool 
     folder.mkdir(parents=True)
     files = {}
     for path in sorted(p for p in (cohort / "dicom").rglob("*") if p.is_file()):
-        ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["PatientID", "SOPInstanceUID"])
-        if ds.PatientID == patient_id:
+        ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["PatientID", "Modality", "SOPInstanceUID"])
+        if ds.PatientID == patient_id and ds.Modality == "US":  # the CEUS study only (a cohort may hold MRI too)
             files[str(ds.SOPInstanceUID)] = Path(shutil.copy(path, folder / f"{ds.SOPInstanceUID}.dcm"))
     with open(track, newline="") as f:
         rows = list(csv.DictReader(f))
