@@ -103,7 +103,9 @@ def draw_patient(index: int, patient_seed: int, cohort_seed: int, signal: float)
     a_ap, a_wo = (a + d) / np.sqrt(2.0), (a - d) / np.sqrt(2.0)
     r = float(g.standard_normal())
     cirrhosis = bool(g.random() < _sigmoid(0.6 - 1.1 * r))
-    size = float(np.clip(np.exp(np.log(3.0) + 0.35 * a + 0.25 * g.standard_normal()), 1.0, 10.0))
+    # Size is seen in every phase, so a tight tie to a would let one phase read most of a through it;
+    # 0.15 a + 0.40 e keeps the log-size variance of the former 0.35 a + 0.25 e (docs/synthetic.md).
+    size = float(np.clip(np.exp(np.log(3.0) + 0.15 * a + 0.40 * g.standard_normal()), 1.0, 10.0))
     # Ordinal number of nodules: aggressive tumours are more often multifocal.
     u = 0.9 * a + g.logistic()
     number = 1 if u < 1.6 else (2 if u < 2.8 else 3)

@@ -1,15 +1,12 @@
 """Science checks of the liu2025 reproduction on a synthetic CEUS cohort (its own fixture: CEUS only, so
 synthesis and ingest take about a minute):
 
-- planted signal: CEUS-MP's validation AUC comes within 0.10 of the true 2-year risk's on the same
-  validation patients and is not worse than the best single-phase network's by more than 0.05; each
-  single-phase network follows its phase's half of the aggressiveness (the generator splits it over the
-  phases, docs/synthetic.md). Issue 6 asks for "CEUS-MP beats each single phase": not checked, because it
-  is a coin toss here, not because of the networks: tumour size, seen in every phase and tied to the
-  aggressiveness, carries most of what the images tell (latent ceiling: single phase 0.81, all phases
-  0.84, size alone 0.80), every network's prediction ranks patients like size does (Spearman 0.90-0.95),
-  and on the 120-patient cohort CEUS-MP beat all three single phases in 27% of bootstrap resamples of its
-  validation cohort (docs/papers/liu2025.md, "Science checks");
+- planted signal (issue 6): CEUS-MP's validation AUC is above each single-phase network's and within
+  0.10 of the true 2-year risk's on the same validation patients; each single-phase network follows its
+  phase's half of the aggressiveness (the generator splits it over the phases, docs/synthetic.md). Tumour
+  size, seen in every phase, is only loosely tied to the aggressiveness (latent ceiling: single phase
+  0.74-0.75, all phases 0.83, size alone 0.65), so the phases together do see more than any one;
+  with 26-39 validation patients the margin is still within chance (docs/papers/liu2025.md);
 - signal 0 (same patients and images, outcomes independent of everything): every AUC CI contains 0.5;
 - same seed, same numbers (every table, every prediction).
 
@@ -138,9 +135,11 @@ def test_planted_signal_multiphase_near_the_truth_and_each_phase_sees_its_half(l
            for h, col in (("a_ap", "arterial_aggressiveness"), ("a_wo", "washout_aggressiveness"),
                           ("size", "tumour_size_cm"))}
     print(pd.Series(rho).unstack().round(2).to_string())
+    # Issue 6: with the planted signal, CEUS-MP beats each single-phase model on validation.
     assert mp >= truth - 0.10
-    assert mp >= max(singles.values()) - 0.05, singles
-    # Measured on the 120-patient cohort: AP 0.73 vs 0.45, PP 0.46 vs 0.77, LP 0.45 vs 0.80.
+    for m, auc in singles.items():
+        assert mp > auc, (m, singles)
+    # Measured on the 120-patient cohort: AP 0.60 vs 0.22, PP 0.20 vs 0.80, LP 0.26 vs 0.69.
     assert rho["CEUS-AP", "a_ap"] > rho["CEUS-AP", "a_wo"] + 0.1
     for m in ("CEUS-PP", "CEUS-LP"):
         assert rho[m, "a_wo"] > rho[m, "a_ap"] + 0.1, m

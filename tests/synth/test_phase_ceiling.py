@@ -48,8 +48,8 @@ def ceilings() -> dict[str, float]:
 
 
 def test_all_phases_see_more_than_any_single_phase(ceilings):
-    # Measured 0.810 (AP), 0.814 (PP/LP), 0.839 (MP), true risk 0.864 on 6000 patients: tumour size, seen
-    # in every phase, carries most of it (alone 0.803), so the gap is ~0.025, not more.
+    # Measured 0.754 (AP), 0.741 (PP/LP), 0.830 (MP), true risk 0.854 on 6000 patients: tumour size, seen
+    # in every phase, is only loosely tied to a (alone 0.648), so all phases see ~0.08 more than one.
     for phase in ("AP", "PP/LP"):
-        assert ceilings["MP"] > ceilings[phase] + 0.015, (phase, ceilings)
+        assert ceilings["MP"] > ceilings[phase] + 0.05, (phase, ceilings)
     assert ceilings["true risk"] > ceilings["MP"]
