@@ -63,22 +63,75 @@ class Huang2022Result:
     fine_gray_univariate: pd.DataFrame
     fine_gray_multivariable: pd.DataFrame
     classes: pd.DataFrame
-    readers: Any  # readers.ReaderStudy of the simulated readers
+    readers: Any  # readers.ReaderStudy of the simulated readers; None without a DLR ER score
     predictions: pd.DataFrame
     truth: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    #: arm ("ER", "OS") -> why its DLR score was not formed (no DLR feature selected), with the numbers
+    dlr_missing: dict[str, str] = field(default_factory=dict)
 
 
-def _er_selector(seed: int) -> Any:
+@dataclass
+class ErDlr:
+    """The ER arm's DLR score: features left after each selection step (``counts``), the L1-logistic
+    coefficients of the selected features (z-scored), the score (log-odds) per patient, or None with
+    ``missing`` saying why when no feature was selected."""
+
+    counts: pd.DataFrame
+    coefficients: pd.DataFrame
+    score: pd.Series | None
+    missing: str | None = None
+
+
+def er_dlr_score(features: pd.DataFrame, train: list[str], y_train: np.ndarray, seed: int) -> ErDlr:
+    """``VarianceThreshold`` -> z-score -> univariate logistic P < ``UNIVARIATE_P`` -> mRMR (``MRMR_K``) ->
+    L1-logistic (lambda.min, 5-fold CV), fitted on the ``train`` rows of ``features`` (patients x features);
+    the score of every row. A step that leaves no feature ends the selection: no score, ``missing`` says
+    which step and the numbers."""
     from sklearn.feature_selection import VarianceThreshold
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import StandardScaler
 
     from hccrisk.features import LassoSelector, MRMRSelector, UnivariateLogisticFilter
 
-    return Pipeline([("constant", VarianceThreshold(0.0)), ("scale", StandardScaler()),
-                     ("univariate", UnivariateLogisticFilter(p=UNIVARIATE_P)), ("mrmr", MRMRSelector(k=MRMR_K)),
+    steps = ["radiomics (2 frames) + deep features", "non-constant", f"univariate logistic P < {UNIVARIATE_P}",
+             f"mRMR (k = {MRMR_K})", "L1-logistic (lambda.min, 5-fold CV)"]
+    left = [features.shape[1], int((features.loc[train].std() > 0).sum())]
+
+    def result(coefs: pd.DataFrame, score: pd.Series | None, missing: str | None) -> ErDlr:
+        counts = pd.DataFrame({"step": steps, "features": left + [0] * (len(steps) - len(left))})
+        return ErDlr(counts, coefs, score, missing)
+
+    no_coefs = pd.DataFrame(columns=["feature", "coefficient"])
+    if left[1] == 0:
+        return result(no_coefs, None, f"all {left[0]} DLR features are constant in training.")
+    pre = Pipeline([("constant", VarianceThreshold(0.0)), ("scale", StandardScaler()),
+                    ("univariate", UnivariateLogisticFilter(p=UNIVARIATE_P))]).set_output(transform="pandas")
+    z_train = pre.fit_transform(features.loc[train], y_train)
+    univariate = pre.named_steps["univariate"]
+    left.append(int(univariate.support_.sum()))
+    if left[2] == 0:
+        return result(no_coefs, None, f"none of the {left[1]} non-constant DLR features had a univariate logistic "
+                      f"P < {UNIVARIATE_P} in training (smallest P {univariate.pvalues_.min():.3f}).")
+    post = Pipeline([("mrmr", MRMRSelector(k=MRMR_K)),
                      ("lasso", LassoSelector(cv=5, rule="min", random_state=seed))]).set_output(transform="pandas")
+    try:
+        post.fit(z_train, y_train)
+    except HccriskError as exc:  # e.g. the mRMR features all uncorrelated with ER: lambda_max = 0
+        left.append(min(MRMR_K, left[2]))
+        return result(no_coefs, None, f"the L1-logistic model on the {left[3]} mRMR features could not select "
+                      f"any ({exc}).")
+    mrmr, lasso = post.named_steps["mrmr"], post.named_steps["lasso"]
+    names = list(mrmr.get_feature_names_out())
+    left += [len(names), int(lasso.support_.sum())]
+    if left[4] == 0:
+        return result(no_coefs, None, f"the L1-logistic model (lambda {lasso.lambda_:.4g}) kept none of the "
+                      f"{len(names)} mRMR features.")
+    coefs = pd.DataFrame({"feature": names, "coefficient": lasso.coef_})
+    coefs = coefs[coefs.coefficient != 0].sort_values("coefficient", key=np.abs, ascending=False)
+    z_all = mrmr.transform(pre.transform(features))
+    return result(coefs, pd.Series(lasso.intercept_ + z_all.to_numpy() @ lasso.coef_, index=features.index,
+                                   name="dlr_er"), None)
 
 
 def dlr_features(frames: Any, ids: list[str], train: list[str], seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -153,35 +206,30 @@ def analyse(cohort: pd.DataFrame, frames: Any, seed: int = 0, readers_seed: int 
 
     # ---- DLR features and the ER arm
     f1, f2 = dlr_features(frames, ids, train, seed)
-    selector = _er_selector(seed).fit(f1.loc[train], y_tr)
-    steps = selector.named_steps
-    lasso = steps["lasso"]
-    mrmr_names = list(steps["mrmr"].get_feature_names_out())
-    counts = pd.DataFrame({"step": ["radiomics (2 frames) + deep features", "non-constant",
-                                    f"univariate logistic P < {UNIVARIATE_P}", f"mRMR (k = {MRMR_K})",
-                                    "L1-logistic (lambda.min, 5-fold CV)"],
-                           "features": [f1.shape[1], int(steps["constant"].get_support().sum()),
-                                        int(steps["univariate"].support_.sum()), len(mrmr_names), int(lasso.support_.sum())]})
-    coefs = pd.DataFrame({"feature": mrmr_names, "coefficient": lasso.coef_})
-    coefs = coefs[coefs.coefficient != 0].sort_values("coefficient", key=np.abs, ascending=False)
-    z_all = selector[:-1].transform(f1)
-    dlr_er = pd.Series(lasso.intercept_ + z_all.to_numpy() @ lasso.coef_, index=f1.index, name="dlr_er")
+    er = er_dlr_score(f1, train, y_tr, seed)
+    dlr_missing = {}
     preds = pd.DataFrame({"cohort": label, "y": data[ER]})
-    preds["dlr_er"] = dlr_er
-    preds["DLR"] = expit(dlr_er)
-    er_icc = _selected_icc(f1, f2, list(coefs.feature))
+    if er.score is not None:
+        preds["dlr_er"] = er.score
+        preds["DLR"] = expit(er.score)
+    else:
+        dlr_missing["ER"] = (f"DLR ER score not formed: {er.missing} The DLR model is absent and the clinical + DLR "
+                             "model reduces to the clinical model; the four classes, the cumulative incidence by DLR "
+                             "ER group and the reader study need the DLR ER score and are not made.")
+    er_icc = _selected_icc(f1, f2, list(er.coefficients.feature))
 
     clin_cols = [c for c in NUMERIC_CLINICAL if c != "afp" and c in data] + ["log10_afp"] + cats
     clinical = ClinicalModel(candidates=clin_cols, categorical=cats, p_enter=0.05, p_keep=0.05,
                              method="stepwise").fit(data.loc[train], y_tr)
     preds["Clinical"] = clinical.predict_proba(data)[:, 1]
-    table = data.assign(dlr_er=dlr_er)
-    combined = _fit_combined(table.loc[train], y_tr, ["dlr_er"] + list(clinical.selected_),
-                             [c for c in clinical.selected_ if c in cats], notes)
-    models = ["DLR", "Clinical"]
-    if combined is not None:
-        preds["Clinical + DLR"] = combined.predict_proba(table)[:, 1]
-        models.append("Clinical + DLR")
+    models = (["DLR"] if er.score is not None else []) + ["Clinical"]
+    if er.score is not None:
+        table = data.assign(dlr_er=er.score)
+        combined = _fit_combined(table.loc[train], y_tr, ["dlr_er"] + list(clinical.selected_),
+                                 [c for c in clinical.selected_ if c in cats], notes)
+        if combined is not None:
+            preds["Clinical + DLR"] = combined.predict_proba(table)[:, 1]
+            models.append("Clinical + DLR")
     perf, delong = [], []
     for m in models:
         perf += performance_row(m, y_tr, preds.loc[train, m].to_numpy(), y_va, preds.loc[val, m].to_numpy())
@@ -198,6 +246,10 @@ def analyse(cohort: pd.DataFrame, frames: Any, seed: int = 0, readers_seed: int 
     clinical_x = surv.clinical_design(data, train)
     os_models = surv.fit_os_models(data, z_os, clinical_x, train, seed)
     notes += os_models.notes
+    if os_models.dlr_missing:
+        dlr_missing["OS"] = (f"OS DLR score not formed: {os_models.dlr_missing} The DLR and clinical + DLR Cox models "
+                             "are absent (the clinical Cox model is fitted alone); their C-indices, X-tile groups, "
+                             "calibration, Brier curves, the survival NRI and the four classes are not made.")
     extra = {"True lp_recurrence (synthetic)": data["lp_recurrence"]} if "lp_recurrence" in data else None
     c_table, c_cmp = surv.c_index_table(data, os_models.scores, cohorts, extra)
     time_auc = surv.time_auc_table(data, os_models.scores, cohorts, train)
@@ -205,29 +257,37 @@ def analyse(cohort: pd.DataFrame, frames: Any, seed: int = 0, readers_seed: int 
     hazards = surv.group_hazard_table(data, groups, cohorts)
     cal, cal_notes = surv.calibration_tables(data, os_models.survival, cohorts)
     notes += cal_notes
-    cox_table = pd.concat([data[list(surv.OS)].astype(float), clinical_x, os_models.scores[["dlr_os"]]], axis=1)
+    cox_table = pd.concat([data[list(surv.OS)].astype(float), clinical_x,
+                           os_models.scores[[c for c in ("dlr_os",) if c in os_models.scores]]], axis=1)
     curves, brier = surv.brier_curves(data, os_models.models, cox_table, cohorts, train)
     at3 = {m: pd.Series(surv.predicted_survival_curve(f, cox_table, np.array([surv.NRI_MONTHS]),
                                                        data.loc[train, "os_time"].to_numpy(float),
                                                        data.loc[train, "os_event"].to_numpy(int))[:, 0],
                         index=data.index) for m, f in os_models.models.items()}
     nri = surv.nri_table(data, at3, cohorts, seed)
-    fg_uni, fg_multi, fg_notes = competing.fine_gray_tables(data, pd.concat([clinical_x, dlr_er], axis=1), train, val)
+    fg_covariates = pd.concat([clinical_x] + ([preds["dlr_er"]] if "dlr_er" in preds else []), axis=1)
+    fg_uni, fg_multi, fg_notes = competing.fine_gray_tables(data, fg_covariates, train, val)
     notes += fg_notes
 
-    # ---- four classes: predicted ER high at the training Youden cut-off, OS risk high by X-tile
-    er_cut = stats.youden_cutoff(y_tr, preds.loc[train, "DLR"]).cutoff
-    er_high = (preds["DLR"] >= er_cut).astype(int)
-    os_high = groups["DLR"] if "DLR" in groups else pd.Series(0, index=data.index)
-    cls, class_table = competing.four_classes(data, er_high, os_high)
+    # ---- four classes: predicted ER high at the training Youden cut-off, OS risk high by X-tile (both DLR)
+    if "DLR" in preds:
+        er_cut = stats.youden_cutoff(y_tr, preds.loc[train, "DLR"]).cutoff
+        preds["er_high"] = (preds["DLR"] >= er_cut).astype(int)
+    if "er_high" in preds and "DLR" in groups:
+        cls, class_table = competing.four_classes(data, preds["er_high"], groups["DLR"])
+        preds["class"] = cls
+    else:
+        class_table = pd.DataFrame(columns=["class", "patients", "recurred", "retreated", "deaths"])
     for c in os_models.scores.columns:
         preds[c] = os_models.scores[c]
-    preds = preds.join(groups.add_prefix("OS group ")).assign(er_high=er_high, **{"class": cls})
+    preds = preds.join(groups.add_prefix("OS group "))
     for c in ("os_time", "os_event", "event_time", "event_type", "retreatment"):
         preds[c] = data[c]
 
-    calls = simulate_reader_calls(data[ER], preds["DLR"], seed=seed if readers_seed is None else readers_seed)
-    readers = reader_study(calls, data[ER], cohorts=label)
+    readers = None
+    if "DLR" in preds:
+        calls = simulate_reader_calls(data[ER], preds["DLR"], seed=seed if readers_seed is None else readers_seed)
+        readers = reader_study(calls, data[ER], cohorts=label)
 
     truth = {}
     if "p_er_1y" in data:
@@ -239,12 +299,12 @@ def analyse(cohort: pd.DataFrame, frames: Any, seed: int = 0, readers_seed: int 
             truth[f"os_c_lp_recurrence_{name}"] = stats.harrell_c(data.loc[rows, "os_time"], data.loc[rows, "os_event"],
                                                                   data.loc[rows, "lp_recurrence"]).c
     return Huang2022Result(
-        seed=seed, baseline=baseline, selection_counts=counts, er_coefficients=coefs, er_icc=er_icc,
+        seed=seed, baseline=baseline, selection_counts=er.counts, er_coefficients=er.coefficients, er_icc=er_icc,
         clinical_univariate=clinical.selection_.univariate, clinical_multivariable=clinical.selection_.multivariable,
         er_performance=pd.DataFrame(perf), er_delong=pd.DataFrame(delong), os=os_models, c_index=c_table,
         c_compare=c_cmp, time_auc=time_auc, xtile_cutoffs=cuts, group_hazards=hazards, calibration=cal, brier=brier,
         brier_curves=curves, nri=nri, fine_gray_univariate=fg_uni, fine_gray_multivariable=fg_multi,
-        classes=class_table, readers=readers, predictions=preds, truth=truth, notes=notes)
+        classes=class_table, readers=readers, predictions=preds, truth=truth, notes=notes, dlr_missing=dlr_missing)
 
 
 def features_for(cohort_dir: str | Path, out_dir: str | Path, ingest_dir: str | Path | None = None,

@@ -17,7 +17,8 @@ def fine_gray_tables(data: pd.DataFrame, covariates: pd.DataFrame, train: list[s
                      ) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
     """Fine-Gray regression of recurrence within 12 months, death without recurrence competing (follow-up
     censored at 12 months). Univariate per candidate in training; P < 0.05 -> multivariable, fitted in
-    training and refitted unchanged in validation. Returns (univariate, multivariable, notes)."""
+    training and refitted unchanged in validation; the DLR ER score (column ``dlr_er``, when there is one)
+    always enters. Returns (univariate, multivariable, notes)."""
     from hccrisk import stats
 
     fg = pd.DataFrame({"time": np.minimum(data["event_time"].astype(float), ER_MONTHS),
@@ -36,10 +37,13 @@ def fine_gray_tables(data: pd.DataFrame, covariates: pd.DataFrame, train: list[s
         uni.append({"covariate": c, **r.to_dict()})
     uni_df = pd.DataFrame(uni)
     chosen = list(uni_df.loc[uni_df.p < 0.05, "covariate"]) if len(uni_df) else []
-    if "dlr_er" not in chosen:
+    if "dlr_er" in covariates and "dlr_er" not in chosen:
         chosen = ["dlr_er"] + chosen  # the paper's question: is the DLR score independent of the clinical factors
     multi = []
-    for cohort, ids in (("training", train), ("validation", val)):
+    if not chosen:
+        notes.append("Multivariable Fine-Gray not fitted: no DLR ER score and no candidate with a univariate "
+                     "P < 0.05 in training.")
+    for cohort, ids in (("training", train), ("validation", val)) if chosen else ():
         try:
             r = stats.fine_gray(table.loc[ids], "time", "event", 1, chosen)
         except (HccriskError, np.linalg.LinAlgError) as exc:

@@ -86,22 +86,33 @@ def survival_calibration_figure(cal: pd.DataFrame, model: str, panel_size_in: fl
     return fig, numbers
 
 
+def _table_or_say(report: Report, name: str, table: pd.DataFrame, caption: str, empty: str, **kwargs: Any) -> None:
+    """``report.table`` when ``table`` has rows, else one sentence: the caption and why there is nothing."""
+    if len(table):
+        report.table(name, table, caption=caption, **kwargs)
+    else:
+        report.paragraph(f"{caption}: {empty}")
+
+
 def _er_section(report: Report, result: Any) -> None:
     preds = result.predictions
     report.section("Early recurrence (ER within 1 year): DLR, clinical and clinical + DLR models")
     report.table("er_selection_counts", result.selection_counts, caption="DLR features left after each step (training)")
-    report.table("er_dlr_features", result.er_coefficients, digits=4,
-                 caption="DLR score: features kept by the L1-logistic model (coefficients on z-scored features)")
+    if "ER" in result.dlr_missing:
+        report.note(result.dlr_missing["ER"])
+    else:
+        report.table("er_dlr_features", result.er_coefficients, digits=4,
+                     caption="DLR score: features kept by the L1-logistic model (coefficients on z-scored features)")
     if len(result.er_icc):
         report.table("er_icc", result.er_icc, caption="Inter-observer ICC(2,1) of the selected features "
                      "(observer 1 vs observer 2, reproducibility subset)")
     report.table("er_clinical_univariate", result.clinical_univariate, caption="Clinical ER model: univariate logistic")
-    report.table("er_clinical_multivariable", result.clinical_multivariable,
-                 caption="Clinical ER model: multivariable (stepwise, P < 0.05)")
+    _table_or_say(report, "er_clinical_multivariable", result.clinical_multivariable,
+                  "Clinical ER model: multivariable (stepwise, P < 0.05)", "no clinical variable selected.")
     report.table("er_performance", performance_wide(result.er_performance),
                  caption="ER models: AUC (DeLong 95% CI); sensitivity, specificity, accuracy at the training Youden "
                  "cut-off applied unchanged to validation")
-    report.table("er_delong", result.er_delong, caption="Paired DeLong tests")
+    _table_or_say(report, "er_delong", result.er_delong, "Paired DeLong tests", "none (a single ER model).")
     models = [m for m in ("DLR", "Clinical", "Clinical + DLR") if m in preds]
     binary_figures(report, preds, models, "er", "the ER models")
     t = result.truth
@@ -121,20 +132,26 @@ def _os_section(report: Report, result: Any) -> None:
                      f"in training (tables/os_univariate_c.csv); L1-Cox kept {len(os_models.dlr_coefficients)}.")
     os_models.univariate_c.to_csv(report.out_dir / "tables" / "os_univariate_c.csv", index=False)
     os_models.lambda_cv.to_csv(report.out_dir / "tables" / "os_lambda_cv.csv", index=False)
-    report.table("os_dlr_features", os_models.dlr_coefficients, digits=4,
-                 caption="OS DLR score: L1-Cox coefficients (z-scored features); lambda by 5-fold CV (tables/os_lambda_cv.csv)")
+    if "OS" in result.dlr_missing:
+        report.note(result.dlr_missing["OS"])
+    else:
+        report.table("os_dlr_features", os_models.dlr_coefficients, digits=4, caption="OS DLR score: L1-Cox "
+                     "coefficients (z-scored features); lambda by 5-fold CV (tables/os_lambda_cv.csv)")
     report.table("os_univariate", os_models.clinical_univariate, caption="Table 3a. Univariate Cox regression (training)")
-    report.table("os_multivariable", os_models.multivariable,
-                 caption="Table 3b. Multivariable Cox regression, clinical + DLR model (stepwise, P < 0.05)")
+    which = "clinical model (no DLR score)" if "OS" in result.dlr_missing else "clinical + DLR model"
+    _table_or_say(report, "os_multivariable", os_models.multivariable,
+                  f"Table 3b. Multivariable Cox regression, {which} (stepwise, P < 0.05)", "no variable selected.")
     report.table("c_index", result.c_index, caption="Harrell's C-index of the OS models (95% CI, infinitesimal jackknife)")
-    report.table("c_index_comparison", result.c_compare, caption="Paired comparison of C-indices")
+    _table_or_say(report, "c_index_comparison", result.c_compare, "Paired comparison of C-indices",
+                  "none (the DLR models are not formed).")
     if len(result.time_auc):
         wide = result.time_auc.pivot_table(index=["model", "cohort"], columns="months", values="AUC(t)").reset_index()
         wide.columns = [c if isinstance(c, str) else f"AUC at {c / 12:g} y" for c in wide.columns]
         report.table("os_time_auc", wide, caption="Time-dependent AUC of the OS models (Uno, cumulative/dynamic)")
-    report.table("xtile_groups", result.group_hazards, caption="X-tile risk groups (cut-off from training, "
-                 "applied unchanged): HR high vs low. Cut-offs: "
-                 + ", ".join(f"{k} {v:.3f}" for k, v in result.xtile_cutoffs.items()))
+    _table_or_say(report, "xtile_groups", result.group_hazards, "X-tile risk groups (cut-off from training, "
+                  "applied unchanged): HR high vs low. Cut-offs: "
+                  + ", ".join(f"{k} {v:.3f}" for k, v in result.xtile_cutoffs.items()),
+                  "none (no OS model with a varying linear predictor).")
     cohorts = preds["cohort"].to_numpy()
     for m in result.xtile_cutoffs:
         for cohort in ("training", "validation"):
@@ -153,10 +170,15 @@ def _os_section(report: Report, result: Any) -> None:
             report.figure(f"os_calibration_{m.replace(' + ', '_').lower()}", fig, numbers,
                           caption=f"Calibration of the {m} model at 1, 3 and 5 years (tertiles or halves, 95% CI).")
     report.table("os_brier", result.brier, caption="Integrated Brier scores (IPCW, censoring KM of training)")
-    fig, numbers = brier_figure(result.brier_curves)
-    report.figure("os_brier", fig, numbers, caption="Prediction-error curves of the OS models against Kaplan-Meier.")
-    report.table("os_nri", result.nri, caption="Survival NRI (category-free) of clinical + DLR over clinical, "
-                 "3-year OS risk (bootstrap 95% CI)")
+    if result.brier_curves:
+        fig, numbers = brier_figure(result.brier_curves)
+        report.figure("os_brier", fig, numbers, caption="Prediction-error curves of the OS models against Kaplan-Meier.")
+    if len(result.nri):
+        report.table("os_nri", result.nri, caption="Survival NRI (category-free) of clinical + DLR over clinical, "
+                     "3-year OS risk (bootstrap 95% CI)")
+    else:
+        report.paragraph("Survival NRI of clinical + DLR over clinical: not computed (no OS DLR score, so no "
+                         "clinical + DLR model).")
     t = result.truth
     if t:
         report.paragraph(f"Reference (synthetic truth): C-index of the true recurrence linear predictor "
@@ -173,16 +195,24 @@ def _competing_and_classes(report: Report, result: Any) -> None:
                    "Univariate Fine-Gray per candidate in training; P < 0.05 (and the DLR ER score) enter the "
                    "multivariable model, refitted unchanged in validation. HR = subdistribution hazard ratio.")
     report.table("fine_gray_univariate", result.fine_gray_univariate, caption="Univariate Fine-Gray (training)")
-    report.table("fine_gray_multivariable", result.fine_gray_multivariable, caption="Multivariable Fine-Gray")
-    ev = np.where(preds["event_time"] > 24.0, 0, preds["event_type"]).astype(int)
-    fig, numbers = cif_figure(np.minimum(preds["event_time"].to_numpy(float), 24.0), ev, preds["er_high"].to_numpy(),
-                              preds["cohort"].to_numpy(), {0: "DLR low ER risk", 1: "DLR high ER risk"})
-    report.figure("cif_er", fig, numbers, caption="Cumulative incidence of recurrence by the DLR ER group (training "
-                  "Youden cut-off), death without recurrence competing; Gray's test.")
+    _table_or_say(report, "fine_gray_multivariable", result.fine_gray_multivariable, "Multivariable Fine-Gray",
+                  "not fitted (see the notes at the top).")
+    if "er_high" in preds:
+        ev = np.where(preds["event_time"] > 24.0, 0, preds["event_type"]).astype(int)
+        fig, numbers = cif_figure(np.minimum(preds["event_time"].to_numpy(float), 24.0), ev, preds["er_high"].to_numpy(),
+                                  preds["cohort"].to_numpy(), {0: "DLR low ER risk", 1: "DLR high ER risk"})
+        report.figure("cif_er", fig, numbers, caption="Cumulative incidence of recurrence by the DLR ER group (training "
+                      "Youden cut-off), death without recurrence competing; Gray's test.")
+    else:
+        report.paragraph("Cumulative incidence by DLR ER group: not drawn (no DLR ER score).")
 
     report.section("Four classes and retreatment after recurrence",
                    "Classes from the predicted ER (DLR, training Youden cut-off) and the OS risk (DLR, X-tile): per class, "
                    "among patients with a recurrence, the Cox HR of retreatment for OS (all patients).")
+    if "class" not in preds:
+        missing = " and ".join(f"no {arm} DLR score" for arm in ("ER", "OS") if arm in result.dlr_missing)
+        report.paragraph(f"The four classes are not formed: they need both DLR scores ({missing}).")
+        return
     report.table("classes", result.classes, caption="Per class: patients, recurrences, retreated, HR (95% CI) of retreatment")
     recurred = preds[preds["event_type"] == 1]
     for k in (1, 2, 3, 4):
@@ -197,6 +227,10 @@ def _competing_and_classes(report: Report, result: Any) -> None:
 
 def _readers_section(report: Report, study: Any, simulated: bool) -> None:
     report.section("Reader study" + (" (simulated readers)" if simulated else ""))
+    if study is None:
+        report.paragraph("Not made: the readers' second reading is with the DLR ER model, and no DLR ER score was "
+                         "formed.")
+        return
     if simulated:
         report.note("The readers are simulated (hccrisk.reproduce.readers.simulate_reader_calls, seeded): their calls "
                     "with the model follow the DLR ER model's predictions. Real readers' calls go through "
@@ -226,6 +260,7 @@ def write_huang2022_report(result: Any, out_dir: str | Path, cohort_dir: str | P
                             "validation_ids": list(preds.index[preds.cohort == "validation"])})
     report.record("wall_seconds", round(seconds, 1))
     report.record("truth", result.truth)
+    report.record("dlr_not_formed", result.dlr_missing)
     report.section("Study", (
         f"Huang et al. 2022 (World J Gastrointest Oncol 14:2380). Endpoints: early recurrence within 1 year ({ER}; "
         f"patients censored before 1 year without recurrence excluded) and overall survival. {n_tr + n_va} patients, "
@@ -242,7 +277,7 @@ def write_huang2022_report(result: Any, out_dir: str | Path, cohort_dir: str | P
         report.table("failures", failures, caption="Failures")
     if n_va < 40:
         report.note(f"The validation cohort has {n_va} patients: its AUCs and C-indices have wide CIs.")
-    for note in result.notes:
+    for note in [*result.dlr_missing.values(), *result.notes]:
         report.note(note)
     report.section("Baseline characteristics")
     report.table("baseline", readable_baseline(result.baseline), caption="Table 1. Training vs validation cohort")

@@ -99,68 +99,107 @@ def l1_cox_cv(x: pd.DataFrame, time: np.ndarray, event: np.ndarray, seed: int, f
     return float(best["lambda"]), table
 
 
+MODELS = ("DLR", "Clinical", "Clinical + DLR")  #: the OS models, in table order
+
+
 @dataclass
 class SurvivalModels:
-    """The OS models and every table derived from them (see the module docstring)."""
+    """The OS models and every table derived from them (see the module docstring). A model that could not
+    be formed (no DLR feature selected: DLR and clinical + DLR) is absent from ``models``, ``scores`` and
+    ``survival``; ``dlr_missing`` then says why, with the numbers."""
 
     univariate_c: pd.DataFrame
     lambda_cv: pd.DataFrame
     dlr_coefficients: pd.DataFrame
     clinical_univariate: pd.DataFrame
-    multivariable: pd.DataFrame
+    multivariable: pd.DataFrame  #: the clinical + DLR Cox model (the clinical model when no DLR score)
     clinical_selected: list[str]
-    scores: pd.DataFrame  #: per patient: dlr_os (DLR score), lp of DLR / clinical / clinical+DLR models
+    scores: pd.DataFrame  #: per patient: dlr_os (DLR score), lp of each formed model
     survival: dict[str, pd.DataFrame]  #: model -> (patients x CALIBRATION_MONTHS) predicted S(t)
     models: dict[str, Any]  #: name -> CoxFit, None for a model without covariates (clinical, nothing selected)
     notes: list[str] = field(default_factory=list)
+    dlr_missing: str | None = None  #: why no OS DLR score was formed (None: formed)
+
+
+def _dlr_os_score(features: pd.DataFrame, data: pd.DataFrame, train: list[str], seed: int, notes: list[str]
+                  ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.Series | None, str | None]:
+    """Univariate Cox C > ``C_THRESHOLD`` -> L1-Cox on the training patients. Returns (univariate C table,
+    lambda CV table, coefficients of the selected features, DLR score per patient or None, why not formed)."""
+    t_tr, e_tr = data.loc[train, OS[0]].to_numpy(float), data.loc[train, OS[1]].to_numpy(int)
+    varying = features.columns[features.loc[train].std() > 0]
+    empty_cv = pd.DataFrame(columns=["lambda", "n_nonzero", "cv_c"])
+    empty_coefs = pd.DataFrame(columns=["feature", "coef", "hr"])
+    if len(varying) == 0:
+        return (pd.DataFrame(columns=["feature", "c_index", "kept"]), empty_cv, empty_coefs, None,
+                "no DLR feature varies in training.")
+    uni = univariate_c(features.loc[train, varying], t_tr, e_tr).sort_values(ascending=False)
+    kept = list(uni.index[uni > C_THRESHOLD])
+    if len(kept) < 2:
+        kept = list(uni.index[:2])
+        notes.append(f"Fewer than 2 features had a univariate C-index > {C_THRESHOLD}: the {len(kept)} best were kept.")
+    uni_table = uni.to_frame().assign(kept=lambda d: d.c_index > C_THRESHOLD).reset_index(names="feature")
+    try:
+        lam, cv = l1_cox_cv(features.loc[train, kept], t_tr, e_tr, seed)
+    except (ArithmeticError, ValueError) as exc:  # scikit-survival: "weights are too large", or no usable path
+        return (uni_table, empty_cv, empty_coefs, None,
+                f"the L1-Cox lambda path over the {len(kept)} features with a univariate C > {C_THRESHOLD} "
+                f"could not be computed ({exc}): no feature selected.")
+    df_tr = _cox_df(data.loc[train], features.loc[train, kept])
+    beta = _l1_cox(df_tr, kept, lam, notes)
+    if not beta.any() and lam != cv["lambda"].iloc[-1]:  # the CV's lambda may zero everything: take the path's end
+        lam = float(cv["lambda"].iloc[-1])
+        beta = _l1_cox(df_tr, kept, lam, notes)
+        if beta.any():
+            notes.append("The CV-chosen lambda selected no feature; the smallest lambda of the path was used.")
+    if not beta.any():
+        return (uni_table, cv, empty_coefs, None,
+                f"{int((uni > C_THRESHOLD).sum())} of {len(uni)} DLR features had a univariate C-index > "
+                f"{C_THRESHOLD} in training ({len(kept)} entered the L1-Cox, best C {uni.iloc[0]:.3f}); the L1-Cox "
+                f"selected none of them, at the CV-chosen lambda nor at the path's smallest ({lam:.4g}).")
+    coefs = pd.DataFrame({"feature": kept, "coef": beta, "hr": np.exp(beta)})[beta != 0].reset_index(drop=True)
+    return uni_table, cv, coefs, pd.Series(features[kept].to_numpy(float) @ beta, index=features.index,
+                                           name="dlr_os"), None
 
 
 def fit_os_models(data: pd.DataFrame, features: pd.DataFrame, clinical: pd.DataFrame, train: list[str],
                   seed: int) -> SurvivalModels:
-    """The OS pipeline on ``features`` (patients x DLR features, already z-scored with training stats)."""
+    """The OS pipeline on ``features`` (patients x DLR features, already z-scored with training stats).
+    Without a DLR score (the L1-Cox selected nothing) the clinical model is fitted alone and the DLR and
+    clinical + DLR models are absent, with ``dlr_missing`` saying why."""
     notes: list[str] = []
     t_tr, e_tr = data.loc[train, OS[0]].to_numpy(float), data.loc[train, OS[1]].to_numpy(int)
-    uni = univariate_c(features.loc[train], t_tr, e_tr).sort_values(ascending=False)
-    kept = list(uni.index[uni > C_THRESHOLD])
-    if len(kept) < 2:
-        kept = list(uni.index[:2])
-        notes.append(f"Fewer than 2 features had a univariate C-index > {C_THRESHOLD}: the 2 best were kept.")
-    lam, cv = l1_cox_cv(features.loc[train, kept], t_tr, e_tr, seed)
-    df_tr = _cox_df(data.loc[train], features.loc[train, kept])
-    beta = _l1_cox(df_tr, kept, lam, notes)
-    if not beta.any():  # the CV's lambda may still zero everything when the path is coarse: take the path's end
-        lam = float(cv["lambda"].iloc[-1])
-        beta = _l1_cox(df_tr, kept, lam, notes)
-        notes.append("The CV-chosen lambda selected no feature; the smallest lambda of the path was used.")
-    coefs = pd.DataFrame({"feature": kept, "coef": beta, "hr": np.exp(beta)})[beta != 0].reset_index(drop=True)
-    dlr = pd.Series(features[kept].to_numpy(float) @ beta, index=features.index, name="dlr_os")
-    table = pd.concat([data[list(OS)].astype(float), clinical, dlr], axis=1)
+    uni_table, cv, coefs, dlr, missing = _dlr_os_score(features, data, train, seed, notes)
+    table = pd.concat([data[list(OS)].astype(float), clinical] + ([dlr] if dlr is not None else []), axis=1)
     clinical_ok = _fittable(table.loc[train], list(clinical.columns), notes)
-    candidates = clinical_ok + ["dlr_os"]
-    selection = _stepwise(table.loc[train], candidates, notes)
+    dlr_cols = ["dlr_os"] if dlr is not None else []
+    selection = _stepwise(table.loc[train], clinical_ok + dlr_cols, notes)
     univariate = selection.univariate if selection is not None else pd.DataFrame()
     clin_sel = [c for c in selection.selected if c != "dlr_os"] if selection is not None else []
-    if not clin_sel:  # the DLR score took every clinical variable's place: a clinical model of their own
+    if not clin_sel and dlr is not None:  # the DLR score took every clinical variable's place: a clinical model of their own
         alone = _stepwise(table.loc[train], clinical_ok, notes)
         clin_sel = list(alone.selected) if alone is not None else []
         if clin_sel:
             notes.append("No clinical variable stayed significant beside the DLR score; the clinical model uses the "
                          f"clinical variables selected without it ({', '.join(clin_sel)}).")
-    models = {"DLR": _cox_or_ridge(table.loc[train], ["dlr_os"], "DLR", notes),
-              "Clinical": _cox_or_ridge(table.loc[train], clin_sel, "Clinical", notes) if clin_sel else None,
-              "Clinical + DLR": _cox_or_ridge(table.loc[train], clin_sel + ["dlr_os"], "Clinical + DLR", notes)}
+    models: dict[str, Any] = {}
+    if dlr is not None:
+        models["DLR"] = _cox_or_ridge(table.loc[train], ["dlr_os"], "DLR", notes)
+    models["Clinical"] = _cox_or_ridge(table.loc[train], clin_sel, "Clinical", notes) if clin_sel else None
+    if dlr is not None:
+        models["Clinical + DLR"] = _cox_or_ridge(table.loc[train], clin_sel + ["dlr_os"], "Clinical + DLR", notes)
     if not clin_sel:
         notes.append("No clinical variable was significant in the multivariable OS model: the clinical model is "
-                      "empty (C-index 0.5) and clinical + DLR equals the DLR model.")
-    scores = pd.DataFrame({"dlr_os": dlr}, index=features.index)
+                     "empty (C-index 0.5)" + (" and clinical + DLR equals the DLR model." if dlr is not None else "."))
+    scores = pd.DataFrame(({"dlr_os": dlr} if dlr is not None else {}), index=features.index)
     survival = {}
     for name, fit in models.items():
         scores[f"lp {name}"] = fit.linear_predictor(table) if fit is not None else 0.0
         survival[name] = pd.DataFrame(predicted_survival_curve(fit, table, np.array(CALIBRATION_MONTHS), t_tr, e_tr),
                                       index=table.index, columns=list(CALIBRATION_MONTHS))
-    uni_table = uni.to_frame().assign(kept=lambda d: d.c_index > C_THRESHOLD).reset_index(names="feature")
-    return SurvivalModels(uni_table, cv, coefs, univariate.reset_index(),
-                          models["Clinical + DLR"].table.reset_index(), clin_sel, scores, survival, models, notes)
+    final = models.get("Clinical + DLR", models["Clinical"])
+    multivariable = final.table.reset_index() if final is not None else pd.DataFrame(columns=["covariate"])
+    return SurvivalModels(uni_table, cv, coefs, univariate.reset_index(), multivariable, clin_sel, scores, survival,
+                          models, notes, missing)
 
 
 RIDGE = 0.01  #: ridge penalty (glmnet scale) of a Cox model whose maximum likelihood is infinite
@@ -253,12 +292,12 @@ def predicted_survival_curve(model: Any, table: pd.DataFrame, times: np.ndarray,
 
 def c_index_table(data: pd.DataFrame, scores: pd.DataFrame, cohorts: dict[str, list[str]],
                   extra: dict[str, pd.Series] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Harrell's C (95% CI) of every model's linear predictor per cohort, and the paired comparisons
-    clinical + DLR vs clinical and DLR vs clinical."""
+    """Harrell's C (95% CI) of every formed model's linear predictor per cohort, and the paired comparisons
+    clinical + DLR vs clinical and DLR vs clinical (when both models are formed)."""
     from hccrisk import stats
 
     rows, comps = [], []
-    risk = {m: scores[f"lp {m}"] for m in ("DLR", "Clinical", "Clinical + DLR")}
+    risk = {m: scores[f"lp {m}"] for m in MODELS if f"lp {m}" in scores}
     risk.update(extra or {})
     for cohort, ids in cohorts.items():
         t, e = data.loc[ids, OS[0]].to_numpy(float), data.loc[ids, OS[1]].to_numpy(int)
@@ -268,6 +307,8 @@ def c_index_table(data: pd.DataFrame, scores: pd.DataFrame, cohorts: dict[str, l
             rows.append({"model": name, "cohort": cohort, "n": len(ids), "deaths": int(e.sum()),
                          "C-index": c.c if c else 0.5, "low": c.low if c else np.nan, "high": c.high if c else np.nan})
         for a, b in (("Clinical + DLR", "Clinical"), ("DLR", "Clinical")):
+            if a not in risk or b not in risk:
+                continue
             va, vb = risk[a].loc[ids].to_numpy(float), risk[b].loc[ids].to_numpy(float)
             if np.ptp(vb) == 0:
                 vb = np.zeros_like(vb)
@@ -288,7 +329,7 @@ def time_auc_table(data: pd.DataFrame, scores: pd.DataFrame, cohorts: dict[str, 
     for cohort, ids in cohorts.items():
         t, e = data.loc[ids, OS[0]].to_numpy(float), data.loc[ids, OS[1]].to_numpy(int)
         times = [m for m in CALIBRATION_MONTHS if t[e == 1].min(initial=np.inf) <= m < t.max()]
-        for m in ("DLR", "Clinical", "Clinical + DLR"):
+        for m in (m for m in MODELS if f"lp {m}" in scores):
             r = scores.loc[ids, f"lp {m}"].to_numpy(float)
             if not times or np.ptp(r) == 0:
                 continue
@@ -307,7 +348,7 @@ def risk_groups(data: pd.DataFrame, scores: pd.DataFrame, train: list[str]) -> t
 
     t, e = data.loc[train, OS[0]].to_numpy(float), data.loc[train, OS[1]].to_numpy(int)
     groups, cuts = pd.DataFrame(index=scores.index), {}
-    for m in ("DLR", "Clinical", "Clinical + DLR"):
+    for m in (m for m in MODELS if f"lp {m}" in scores):
         lp = scores[f"lp {m}"]
         if np.ptp(lp.loc[train]) == 0:
             continue
@@ -348,7 +389,7 @@ def calibration_tables(data: pd.DataFrame, survival: dict[str, pd.DataFrame], co
     from hccrisk import stats
 
     rows, notes = [], []
-    for m in models:
+    for m in (m for m in models if m in survival):  # a model not formed (no DLR score) has no curves
         for cohort, ids in cohorts.items():
             t, e = data.loc[ids, OS[0]].to_numpy(float), data.loc[ids, OS[1]].to_numpy(int)
             for month in CALIBRATION_MONTHS:
@@ -397,10 +438,13 @@ def brier_curves(data: pd.DataFrame, models: dict[str, Any], table: pd.DataFrame
 
 def nri_table(data: pd.DataFrame, survival_at: dict[str, pd.Series], cohorts: dict[str, list[str]], seed: int,
               n_boot: int = 500) -> pd.DataFrame:
-    """Category-free survival NRI of clinical + DLR over clinical for OS at 3 years (risk = 1 - S(36))."""
+    """Category-free survival NRI of clinical + DLR over clinical for OS at 3 years (risk = 1 - S(36)); empty
+    when either model is not formed."""
     from hccrisk import stats
 
     rows = []
+    if "Clinical" not in survival_at or "Clinical + DLR" not in survival_at:
+        return pd.DataFrame(columns=["cohort", "months", "NRI", "low", "high", "NRI events", "NRI non-events"])
     for cohort, ids in cohorts.items():
         t, e = data.loc[ids, OS[0]].to_numpy(float), data.loc[ids, OS[1]].to_numpy(int)
         old, new = 1 - survival_at["Clinical"].loc[ids].to_numpy(), 1 - survival_at["Clinical + DLR"].loc[ids].to_numpy()
