@@ -42,6 +42,10 @@ BALANCE_CATEGORICAL = ("sex", "hbv", "cirrhosis")
 #: ALBI; perivascular / peripheral location are not in clinical.csv). AFP on the log10 scale.
 CANDIDATES = ("age", "cirrhosis", "hbv", "log10_afp", "alt", "wbc", "plt", "pt", "tbil", "alb", "tumour_size", "albi")
 SIGNATURE = "signature"
+#: Swap flags compared with the truth: the received treatment's high-risk group (every candidate comes
+#: from it), the paper's candidates (also low-risk under the other model), those whose other nomogram's
+#: 2-year PFS is higher.
+SWAP_FLAGS = ("own_high_risk", "swap_candidate", "should_swap")
 MAX_SPLIT_DRAWS = 200
 
 
@@ -303,13 +307,17 @@ def analyse(cohort: pd.DataFrame, cases: dict[str, np.ndarray], seed: int = 0, c
             row.update({"2-y PFS own (mean)": a.mean(), "own SD": a.std(), "2-y PFS other (mean)": b.mean(),
                         "other SD": b.std(), "paired t P": float(sps.ttest_rel(b, a).pvalue)})
         tests.append(row)
+    patients["own_high_risk"] = np.where(patients.treatment == "RFA", patients["high_RFA"], patients["high_SR"])
     if "better_off_swapped" in data:
         patients["better_off_swapped"] = data["better_off_swapped"]
+        if {"p_pfs_2y_rfa", "p_pfs_2y_sr"} <= set(data):  # true 2-year PFS gain from the other treatment
+            rfa, sr = data["p_pfs_2y_rfa"], data["p_pfs_2y_sr"]
+            patients["true_gain_swapped"] = np.where(patients.treatment == "RFA", sr - rfa, rfa - sr)
         for t in (*TREATMENTS, "both"):
             d = patients if t == "both" else patients[patients.treatment == t]
-            for flag in ("swap_candidate", "should_swap"):
+            for flag in SWAP_FLAGS:
                 truth_rows.append(_precision_recall(d, flag, t))
-    truth_c = _truth_c(data, patients) if "lp_recurrence" in data else pd.DataFrame()
+    truth_c = truth_c_index(data, patients) if "lp_recurrence" in data else pd.DataFrame()
     return Liu2020Result(seed, arms, patients, cross, pd.DataFrame(tests), pd.DataFrame(truth_rows), truth_c,
                          config.to_json(), notes)
 
@@ -324,17 +332,29 @@ def _mann_whitney_p(a: pd.Series, b: pd.Series) -> float:
 
 
 def _precision_recall(d: pd.DataFrame, flag: str, treatment: str) -> dict:
+    """One row of the swap-vs-truth table: how many of ``flag``'s patients are truly better off swapped,
+    the one-sided hypergeometric P of that many or more among as many patients flagged at random, and the
+    mean true 2-year PFS gain from the other treatment of the flagged and the other patients."""
+    from scipy import stats as sps
+
     truth, found = d["better_off_swapped"].astype(int), d[flag].astype(int)
-    tp = int(((truth == 1) & (found == 1)).sum())
-    return {"treatment": treatment, "flag": flag, "patients": len(d), "truly better off swapped": int(truth.sum()),
-            "flagged": int(found.sum()), "true positives": tp,
-            "precision": tp / found.sum() if found.sum() else float("nan"),
-            "recall": tp / truth.sum() if truth.sum() else float("nan")}
+    tp, n_found, n_true = int(((truth == 1) & (found == 1)).sum()), int(found.sum()), int(truth.sum())
+    row = {"treatment": treatment, "flag": flag, "patients": len(d), "truly better off swapped": n_true,
+           "flagged": n_found, "true positives": tp, "precision": tp / n_found if n_found else float("nan"),
+           "recall": tp / n_true if n_true else float("nan"),
+           "enrichment P": float(sps.hypergeom.sf(tp - 1, len(d), n_true, n_found)) if n_found and n_true else float("nan")}
+    if "true_gain_swapped" in d:
+        gain = d["true_gain_swapped"]
+        row.update({"true gain flagged (mean)": float(gain[found == 1].mean()) if n_found else float("nan"),
+                    "true gain others (mean)": float(gain[found == 0].mean()) if n_found < len(d) else float("nan")})
+    return row
 
 
-def _truth_c(data: pd.DataFrame, patients: pd.DataFrame) -> pd.DataFrame:
-    """Harrell's C of each model's signature next to that of the true linear predictor (truth.csv
-    lp_recurrence) on the same patients: the best a model can do."""
+def truth_c_index(data: pd.DataFrame, patients: pd.DataFrame) -> pd.DataFrame:
+    """Harrell's C of each model's signature (``patients`` ``signature_RFA``/``signature_SR``, ``cohort``)
+    next to that of the true linear predictor (``data`` = the cohort table with truth.csv's
+    ``lp_recurrence``) on the same patients, the best a model can do, and their paired difference with its
+    infinitesimal-jackknife SE (``stats.compare_c``): one row per model and cohort."""
     from hccrisk import stats
 
     rows = []
@@ -343,8 +363,10 @@ def _truth_c(data: pd.DataFrame, patients: pd.DataFrame) -> pd.DataFrame:
             d = patients[(patients.treatment == t) & (patients.cohort == cohort)]
             model = stats.harrell_c(d[TIME], d[EVENT], d[f"signature_{t}"])
             true = stats.harrell_c(d[TIME], d[EVENT], data.loc[d.index, "lp_recurrence"])
+            paired = stats.compare_c(d[TIME], d[EVENT], d[f"signature_{t}"], data.loc[d.index, "lp_recurrence"])
             rows.append({"model": f"R-{t}", "cohort": cohort, "n": len(d), "C model": model.c, "C low": model.low,
-                         "C high": model.high, "C true lp": true.c})
+                         "C high": model.high, "C SE": model.se, "C true lp": true.c,
+                         "C model - C true": paired.difference, "SE of difference": paired.se})
     return pd.DataFrame(rows)
 
 

@@ -4,8 +4,9 @@ The science checks use one CEUS-only cohort (seed 0, 120 patients by default: th
 patients, whose CEUS cines and outcomes are identical to /work/cohorts/default's), ingested once per
 session; ``hccrisk reproduce liu2020`` runs on it once (report checked), and the analysis runs again on
 the same images with the signal-0 outcomes. ``HCCRISK_REPRO_DIR`` keeps the cohort and ingest between
-sessions; ``HCCRISK_LIU2020_N`` sets the size. Cost: synth ~1 min, ingest ~0.5 min, two Cox-CNN
-trainings per analysis (~0.5 min each at one thread).
+sessions; ``HCCRISK_LIU2020_N`` sets the size. Cost (2026-11-25, shared 2-core machine, load 6-9): from
+scratch 218 s wall, 115 s CPU (synth, ingest, two analyses of two Cox-CNN trainings, ~15 s each at one
+thread); with the cohort kept by ``HCCRISK_REPRO_DIR`` 105 s wall, 52 s CPU.
 """
 
 from __future__ import annotations
@@ -118,14 +119,64 @@ def test_report_is_complete(liu2020_run):
     assert patients[["pfs2y_RFA", "pfs2y_SR"]].stack().between(0, 1).all()
 
 
+#: How far the signatures' validation C-index may lie below the true linear predictor's. The images do not
+#: show liver reserve or tumour number (image-feature ceiling 0.02 below the truth on 6000 patients), and
+#: ~40 training patients per model cost more: a Cox model on the true image features fitted on the same
+#: training patients lies 0.03-0.05 below the truth on the validation patients, the Cox-CNN 0.07-0.09
+#: (seeds 0-9, docs/papers/liu2020.md "Science checks"). 0.10 is the other papers' "within 0.10".
+MARGIN_TO_TRUTH = 0.10
+Z_ONE_SIDED_95 = 1.645
+
+
+def pooled_validation(table: pd.DataFrame) -> tuple[float, float, float, float]:
+    """(C, its SE, C - C true, its SE) of the two models pooled over their disjoint validation cohorts."""
+    val = table[table.cohort == "validation"]
+    return (val["C model"].mean(), float(np.sqrt((val["C SE"] ** 2).sum()) / 2),
+            val["C model - C true"].mean(), float(np.sqrt((val["SE of difference"] ** 2).sum()) / 2))
+
+
+def planted_signal_failures(table: pd.DataFrame) -> list[str]:
+    """What fails in the planted-signal criterion for a ``liu2020.truth_c_index`` table (empty: it passes).
+
+    The two models' validation cohorts are disjoint (~20 patients each), so their C-indices and their
+    paired differences to the true lp are pooled as equal-weight means with SE sqrt(se1^2 + se2^2) / 2:
+    (1) found the signal: the pooled C's one-sided 95% lower bound lies above 0.5; (2) near the truth: the
+    pooled difference is not significantly (one-sided 5%) more than ``MARGIN_TO_TRUTH`` below 0. One model
+    alone is not judged: at ~20 patients the SE of a C difference is ~0.07 (bootstrap), about the gap
+    itself."""
+    c, c_se, diff, diff_se = pooled_validation(table)
+    failures = []
+    if c - Z_ONE_SIDED_95 * c_se <= 0.5:
+        failures.append(f"pooled validation C {c:.3f} (SE {c_se:.3f}) not above 0.5")
+    if diff + MARGIN_TO_TRUTH < -Z_ONE_SIDED_95 * diff_se:
+        failures.append(f"pooled C - C true {diff:.3f} (SE {diff_se:.3f}) significantly below -{MARGIN_TO_TRUTH}")
+    return failures
+
+
 @pytest.mark.slow
 def test_planted_signal_validation_c_index_near_the_truth(liu2020_run):
+    """The signatures found the planted signal on their validation patients and lie near the true lp
+    (``planted_signal_failures``); and the criterion can fail: signatures shuffled among each model's
+    validation patients (a model that learnt nothing) fail it in >= 80% of 50 shuffles (measured 96%)."""
+    from hccrisk.cohort import load_cohort
+
     table = pd.read_csv(liu2020_run.report / "tables" / "truth_c_index.csv")
-    val = table[table.cohort == "validation"]
-    print("\n" + val.to_string(index=False))
-    for _, row in val.iterrows():
-        # a validation C above the truth's is chance on ~20 patients, not a failure
-        assert row["C model"] >= row["C true lp"] - 0.05, row.to_dict()
+    print("\n" + table[table.cohort == "validation"].to_string(index=False))
+    print("pooled C {:.3f} (SE {:.3f}), C - C true {:.3f} (SE {:.3f})".format(*pooled_validation(table)))
+    assert not planted_signal_failures(table)
+
+    data = load_cohort(liu2020_run.cohort, with_truth=True)
+    patients = pd.read_csv(liu2020_run.report / "tables" / "patients.csv", index_col=0)
+    rng = np.random.default_rng(0)
+    failed = 0
+    for _ in range(50):
+        shuffled = patients.copy()
+        for t in ("RFA", "SR"):
+            ids = shuffled.index[(shuffled.treatment == t) & (shuffled.cohort == "validation")]
+            shuffled.loc[ids, f"signature_{t}"] = shuffled.loc[rng.permutation(ids), f"signature_{t}"].to_numpy()
+        failed += bool(planted_signal_failures(liu2020.truth_c_index(data, shuffled)))
+    print(f"shuffled signatures: {failed} of 50 fail the criterion")
+    assert failed >= 40
 
 
 @pytest.mark.slow
@@ -145,17 +196,33 @@ def test_signal0_c_index_ci_contains_one_half(liu2020_run):
 
 
 @pytest.mark.slow
-def test_swap_finds_the_planted_interaction(liu2020_run):
-    """The flags find the truly better-off patients far better than flagging at random would: recall at
-    least 3 x the share flagged (a random flag's expected recall), precision at least 2 x the base rate.
-    Seed 0 (the default): 11 flagged, recall 0.48, precision 0.91 with the phase-split generator (issue 6;
-    0.62 / 0.87 before, when every CEUS phase showed all of the aggressiveness). Not robust: seeds 1 and 2
-    flagged 3 and 1 patients with the old generator (recall 0.14 and 0.00), see docs/papers/liu2020.md
-    'Other seeds'."""
+def test_swap_starts_from_the_patients_the_other_treatment_serves_better(liu2020_run):
+    """The planted interaction makes SR better for aggressive tumours, so RFA patients high-risk under R-RFA
+    (the group every RFA swap candidate comes from) must gain more true 2-year PFS from SR than RFA's
+    low-risk group: one-sided Mann-Whitney P < 0.05 (measured <= 0.005 at seeds 0-9 of the split). The
+    flags must be the paper's: candidates = high-risk under the received treatment's model and low-risk
+    under the other's; 'should swap' = candidates whose other nomogram gives the higher 2-year PFS.
+
+    Not asserted: the candidates' recall. The second condition (low-risk under the other model) depends on
+    where R-SR's X-tile cut-off falls among the RFA patients: both signatures rank them alike (Spearman
+    0.74-0.97), so the candidates are 0-18 of ~18 high-risk RFA patients at seeds 0-9 (recall 0-0.55); see
+    docs/papers/liu2020.md "Science checks"."""
+    from scipy import stats as sps
+
     table = pd.read_csv(liu2020_run.report / "tables" / "swap_truth.csv")
-    both = table[(table.treatment == "both")].set_index("flag")
     print("\n" + table.to_string(index=False))
-    found = both.loc["swap_candidate"]
-    base_rate = found["truly better off swapped"] / found["patients"]
-    assert found["recall"] >= 3 * found["flagged"] / found["patients"]
-    assert found["precision"] >= 2 * base_rate
+    patients = pd.read_csv(liu2020_run.report / "tables" / "patients.csv", index_col=0)
+    other = patients.treatment.map({"RFA": "SR", "SR": "RFA"})
+    high_other = pd.Series([patients.at[p, f"high_{o}"] for p, o in other.items()], index=patients.index)
+    pfs_own = pd.Series([patients.at[p, f"pfs2y_{t}"] for p, t in patients.treatment.items()], index=patients.index)
+    pfs_other = pd.Series([patients.at[p, f"pfs2y_{o}"] for p, o in other.items()], index=patients.index)
+    candidate = (patients.own_high_risk == 1) & (high_other == 0)
+    assert (patients.swap_candidate == candidate.astype(int)).all()
+    assert (patients.should_swap == (candidate & (pfs_other > pfs_own)).astype(int)).all()
+
+    rfa = patients[patients.treatment == "RFA"]
+    high, low = rfa.true_gain_swapped[rfa.own_high_risk == 1], rfa.true_gain_swapped[rfa.own_high_risk == 0]
+    p = sps.mannwhitneyu(high, low, alternative="greater").pvalue
+    print(f"RFA true 2-year PFS gain from SR: high-risk {high.mean():.3f} (n {len(high)}), "
+          f"low-risk {low.mean():.3f} (n {len(low)}), one-sided Mann-Whitney P {p:.2g}")
+    assert p < 0.05
