@@ -1,10 +1,13 @@
-"""huang2022 science checks on synthetic CEUS cohorts (seed 0): signal 0 (leakage guard), same seed -> same
-numbers and the report's files on a small cohort (slow, in CI); the planted signal on a paper-sized one
-(heavy: with a 40-patient cohort the validation cohort has ~12 patients, far too few for a 0.05 C-index
-tolerance).
+"""huang2022 science checks on synthetic CEUS cohorts (seed 0), all slow (in CI): signal 0 (leakage guard),
+same seed -> same numbers and the report's files on a small cohort; the planted signal on a paper-sized one
+(a 40-patient cohort has ~12 validation patients, far too few for a 0.10 AUC / 0.05 C-index tolerance).
+Cost, cold (measured 2026-11-25 on the shared 2 cores, load 4-6): the planted check 105 CPU-s, 130 s wall
+(generation 34 s, ingest 22 s, frames + radiomics of 120 + 30 patients 38 s, one analysis 11 s);
+the small cohort's set-up is cheaper, but each of its two signal-0 analyses ~90 CPU-s (nearly all in the
+ER L1-logistic path on separable training data: hccrisk.features.lasso).
 
 Small cohort: ``HCCRISK_HUANG_N`` patients (default 40, CEUS only), its ingest and frame radiomics made once
-per module; ``HCCRISK_HUANG_DIR=/some/folder`` keeps them between sessions. Paper-sized cohort (heavy test):
+per module; ``HCCRISK_HUANG_DIR=/some/folder`` keeps them between sessions. Paper-sized cohort (planted check):
 ``HCCRISK_HUANG_COHORT`` + ``HCCRISK_HUANG_INGEST`` (e.g. /work/cohorts/default and its ingest), else 120
 CEUS patients generated. The signal-0 cohort is the same patients and images with the outcomes' effects
 switched off (``cohort_tables(n, seed, 0)``; the images do not depend on the signal)."""
@@ -21,6 +24,8 @@ import pandas as pd
 import pytest
 
 from hccrisk.cohort import load_cohort
+
+from .conftest import _measured  # prints a step's wall and CPU time (radiomics workers included) and the load
 
 N_PATIENTS = int(os.environ.get("HCCRISK_HUANG_N", "40"))
 FULL_PATIENTS = 120
@@ -45,10 +50,13 @@ def _prepare(root: Path, n: int, cohort: Path | None = None, ingested: Path | No
     torch.set_num_threads(1)
     cohort, ingested, out = cohort or root / "cohort", ingested or root / "ingest", root / "out"
     if not (cohort / "cohort.json").is_file():
-        generate_cohort(cohort, n, SEED, 1.0, "ceus", "default", None, progress=False)
+        with _measured(f"synth {n} CEUS patients"):
+            generate_cohort(cohort, n, SEED, 1.0, "ceus", "default", None, progress=False)
     if not (ingested / "manifest.csv").is_file():
-        ingest(cohort / "dicom", ingested, progress=False)
-    frames = features_for(cohort, out, ingested, progress=False)
+        with _measured(f"ingest {n} patients"):
+            ingest(cohort / "dicom", ingested, progress=False)
+    with _measured(f"frames + radiomics, {n} patients"):
+        frames = features_for(cohort, out, ingested, progress=False)
     assert frames.failures.empty, frames.failures
     return HuangCohort(cohort, ingested, out, frames)
 
@@ -85,7 +93,8 @@ def _signal_cohort(h: HuangCohort, signal: float) -> pd.DataFrame:
 def planted(huang_full):
     from hccrisk.reproduce.huang2022 import analyse
 
-    return analyse(_signal_cohort(huang_full, 1.0), huang_full.frames, seed=SEED)
+    with _measured("analysis, signal 1"):
+        return analyse(_signal_cohort(huang_full, 1.0), huang_full.frames, seed=SEED)
 
 
 @pytest.fixture(scope="module")
@@ -99,16 +108,23 @@ def _validation(table: pd.DataFrame, model: str) -> pd.Series:
     return table[(table.model == model) & (table.cohort == "validation")].iloc[0]
 
 
-@pytest.mark.heavy
-def test_planted_signal_er_auc_and_os_c_index_approach_the_truth(planted):
-    er = _validation(planted.er_performance, "DLR")
-    true_auc = planted.truth["er_auc_validation"]
-    c = _validation(planted.c_index, "DLR")["C-index"]
-    true_c = planted.truth["os_c_lp_recurrence_validation"]
-    print(f"\nER DLR validation AUC {er.AUC:.3f} vs true risk {true_auc:.3f}; OS DLR validation C {c:.3f} "
-          f"vs true lp_recurrence {true_c:.3f}")
-    assert abs(er.AUC - true_auc) <= 0.10
-    assert abs(c - true_c) <= 0.05
+@pytest.mark.slow
+def test_planted_signal_best_er_auc_and_os_c_index_approach_the_truth(planted):
+    """Issue 5: the best model's validation AUC within 0.10 of the true risk's (ER), and the best OS model's
+    validation C-index within 0.05 of the true lp_recurrence's. The best model, not the DLR model alone:
+    huang2022's two frames show the arterial half of the aggressiveness and the tumour size only
+    (docs/synthetic.md), whose latent ceiling (6000 patients, docs/papers/huang2022.md) is AUC 0.740 vs
+    the true risk's 0.840 for ER and C 0.645 vs 0.709 for OS: a DLR score cannot come within these
+    tolerances in expectation; the clinical variables (AFP, number, GGT, AST) see the rest (clinical +
+    images 0.798 and 0.711)."""
+    perf = planted.er_performance[planted.er_performance.cohort == "validation"].set_index("model")
+    c = planted.c_index[(planted.c_index.cohort == "validation") & ~planted.c_index.model.str.startswith("True")]
+    c = c.set_index("model")["C-index"]
+    true_auc, true_c = planted.truth["er_auc_validation"], planted.truth["os_c_lp_recurrence_validation"]
+    print(f"\nER validation AUC: {perf.AUC.round(3).to_dict()} vs true risk {true_auc:.3f}; OS validation C: "
+          f"{c.round(3).to_dict()} vs true lp_recurrence {true_c:.3f}; DLR not formed: {planted.dlr_missing}")
+    assert abs(perf.AUC.max() - true_auc) <= 0.10
+    assert abs(c.max() - true_c) <= 0.05
 
 
 @pytest.mark.slow
@@ -117,7 +133,8 @@ def test_signal_0_every_validation_ci_contains_one_half(null):
     print("\n" + perf[["model", "AUC", "AUC low", "AUC high"]].to_string())
     assert ((perf["AUC low"] <= 0.5) & (perf["AUC high"] >= 0.5)).all()
     c = null.c_index[(null.c_index.cohort == "validation") & null.c_index.model.isin(["DLR", "Clinical + DLR"])]
-    print(c.to_string())
+    print(c.to_string(), null.dlr_missing)
+    assert len(c) == 2 or "OS" in null.dlr_missing  # a DLR model is either in the table or reported as not formed
     assert ((c["low"] <= 0.5) & (c["high"] >= 0.5)).all()
 
 
@@ -141,12 +158,18 @@ def test_report_files(huang, null, tmp_path):
     for heading in ("Early recurrence", "Overall survival", "Fine-Gray", "Four classes", "Reader study"):
         assert heading in html
     tables = {p.stem for p in (tmp_path / "tables").glob("*.csv")}
-    assert {"c_index", "er_performance", "fine_gray_multivariable", "classes", "readers", "predictions"} <= tables
+    assert {"c_index", "er_performance", "fine_gray_multivariable", "predictions"} <= tables
     figures = json.loads((tmp_path / "figures.json").read_text())
-    assert {"roc_er", "os_brier", "cif_er"} <= set(figures)
+    assert {"roc_er", "os_brier"} <= set(figures)
+    assert ("cif_er" in figures) == ("readers" in tables) == ("ER" not in null.dlr_missing)
     prov = json.loads((tmp_path / "provenance.json").read_text())
     assert prov["seed"] == SEED and prov["parameter_files"]
-    # every patient of the analysis has its scores; the split is recorded
+    # every patient of the analysis has its scores, or the report says why a DLR score is missing; the split is recorded
     preds = pd.read_csv(tmp_path / "tables" / "predictions.csv", index_col=0)
-    assert np.isfinite(preds[["DLR", "dlr_os"]].to_numpy()).all()
+    for arm, column in (("ER", "DLR"), ("OS", "dlr_os")):
+        if arm in null.dlr_missing:
+            assert column not in preds and f"{arm} DLR score not formed" in html
+        else:
+            assert np.isfinite(preds[column].to_numpy()).all()
+    assert ("classes" in tables) == (not null.dlr_missing)
     assert len(prov["split"]["training_ids"]) + len(prov["split"]["validation_ids"]) == len(preds)
