@@ -93,7 +93,7 @@ def dlr_os_score(features: pd.DataFrame, data: pd.DataFrame, train: list[str], s
         return (uni_table, cv, empty_coefs, None,
                 f"{int((uni > C_THRESHOLD).sum())} of {len(uni)} DLR features had a univariate C-index > "
                 f"{C_THRESHOLD} in training ({len(kept)} entered the L1-Cox, best C {uni.iloc[0]:.3f}); the L1-Cox "
-                f"selected none of them, at the CV-chosen lambda nor at the path's smallest ({lam:.4g}).")
+                f"selected none of them, neither at the CV-chosen lambda nor at the path's smallest ({lam:.4g}).")
     coefs = pd.DataFrame({"feature": kept, "coef": beta, "hr": np.exp(beta)})[beta != 0].reset_index(drop=True)
     return uni_table, cv, coefs, pd.Series(features[kept].to_numpy(float) @ beta, index=features.index,
                                            name="dlr_os"), None
