@@ -41,7 +41,7 @@ def l1_cox_cv(x: pd.DataFrame, time: np.ndarray, event: np.ndarray, seed: int, f
 
     from hccrisk import stats
 
-    y = np.array(list(zip(event.astype(bool), time)), dtype=[("event", bool), ("time", float)])
+    y = stats.sksurv_outcome(time, event)
     xs = x.to_numpy(float)
     full = CoxnetSurvivalAnalysis(l1_ratio=1.0, n_alphas=N_ALPHAS, alpha_min_ratio=0.05, normalize=False,
                                   max_iter=100_000).fit(xs, y)
@@ -115,8 +115,7 @@ def _l1_cox(df: pd.DataFrame, covariates: list[str], lam: float, notes: list[str
         except (HccriskError, np.linalg.LinAlgError):
             notes.append(f"L1-Cox at lambda {lam:.4g}: the exact Newton refinement was singular; the coordinate-"
                          "descent solution is used.")
-            y = np.array(list(zip(df[OS[1]].astype(bool), df[OS[0]].astype(float))),
-                         dtype=[("event", bool), ("time", float)])
+            y = stats.sksurv_outcome(df[OS[0]], df[OS[1]])
             net = CoxnetSurvivalAnalysis(alphas=[lam], l1_ratio=1.0, normalize=False, tol=1e-10, max_iter=1_000_000)
             return np.asarray(net.fit(df[covariates].to_numpy(float), y).coef_[:, 0], dtype=float)
     except ArithmeticError as exc:

@@ -17,7 +17,7 @@ import pandas as pd
 from scipy import stats
 
 from hccrisk.stats._result import Result
-from hccrisk.stats.survival import SurvivalInputError, Z95, check_survival, harrell_c
+from hccrisk.stats.survival import SurvivalInputError, Z95, check_survival, harrell_c, sksurv_outcome
 
 __all__ = ["CoxFit", "CoxSelection", "cox_fit", "cox_backward_aic", "univariate_then_multivariable_cox"]
 
@@ -253,7 +253,7 @@ def cox_fit(df: pd.DataFrame, duration: str, event: str, covariates: Sequence[st
         start = np.zeros(p)
         if l1_ratio > 0:  # the active set comes from coordinate descent (sksurv's port of glmnet)
             from sksurv.linear_model import CoxnetSurvivalAnalysis
-            y = np.array(list(zip(e.astype(bool), t)), dtype=[("event", bool), ("time", float)])
+            y = sksurv_outcome(t, e)
             net = CoxnetSurvivalAnalysis(alphas=[penalizer], l1_ratio=l1_ratio, normalize=False, tol=1e-12,
                                          max_iter=1_000_000).fit(x, y)
             start = np.asarray(net.coef_[:, 0], dtype=float)

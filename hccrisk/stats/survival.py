@@ -28,6 +28,7 @@ __all__ = [
     "compare_c",
     "logrank",
     "kaplan_meier",
+    "sksurv_outcome",
 ]
 
 Z95 = float(stats.norm.ppf(0.975))
@@ -35,6 +36,13 @@ Z95 = float(stats.norm.ppf(0.975))
 
 class SurvivalInputError(InputError, ValueError):
     """Bad survival data (lengths, negative or missing times, event codes); also a ``ValueError``."""
+
+
+def sksurv_outcome(time: ArrayLike, event: ArrayLike) -> np.ndarray:
+    """(time, event) as scikit-survival's outcome: a structured array with fields ``event`` (bool) and
+    ``time`` (float), one record per patient."""
+    return np.array(list(zip(np.asarray(event).astype(bool), np.asarray(time, dtype=float))),
+                    dtype=[("event", bool), ("time", float)])
 
 
 # ----------------------------------------------------------------------------------------- validation

@@ -17,7 +17,7 @@ from scipy import stats
 
 from hccrisk.stats._result import Result
 from hccrisk.stats.survival import (Z95, SurvivalInputError, _log_ci, check_survival, group_levels, km_at,
-                                    km_steps)
+                                    km_steps, sksurv_outcome)
 
 __all__ = [
     "TimeDependentAUC",
@@ -31,18 +31,14 @@ __all__ = [
 ]
 
 # ------------------------------------------------------------------------- accuracy at given times
-def _structured(time: np.ndarray, event: np.ndarray) -> np.ndarray:
-    return np.array(list(zip(event.astype(bool), time)), dtype=[("event", bool), ("time", float)])
-
-
 def _training(time: np.ndarray, event: np.ndarray, train_time: ArrayLike | None, train_event: ArrayLike | None):
     """The cohort whose censoring distribution gives the IPC weights (default: the evaluated cohort)."""
     if (train_time is None) != (train_event is None):
         raise SurvivalInputError("train_time/train_event", "give both or neither")
     if train_time is None:
-        return _structured(time, event)
+        return sksurv_outcome(time, event)
     tt, te = check_survival(train_time, train_event)
-    return _structured(tt, te)
+    return sksurv_outcome(tt, te)
 
 
 @dataclass(frozen=True)
@@ -71,7 +67,7 @@ def time_dependent_auc(time: ArrayLike, event: ArrayLike, risk: ArrayLike, times
     if ts.size == 0 or ts[0] < t.min() or ts[-1] >= t.max():
         raise SurvivalInputError("times", f"must lie within the follow-up [{t.min()}, {t.max()}), got {ts}")
     try:
-        auc, mean = cumulative_dynamic_auc(_training(t, e, train_time, train_event), _structured(t, e), r, ts)
+        auc, mean = cumulative_dynamic_auc(_training(t, e, train_time, train_event), sksurv_outcome(t, e), r, ts)
     except ValueError as exc:
         raise SurvivalInputError("time_dependent_auc", str(exc)) from None
     return TimeDependentAUC(ts, np.asarray(auc, dtype=float), float(mean))
@@ -112,7 +108,7 @@ def brier_survival(time: ArrayLike, event: ArrayLike, predicted_survival: ArrayL
         raise SurvivalInputError("predicted_survival", "must be probabilities in [0, 1] without NaN")
     if ts.size and (np.any(np.diff(ts) <= 0) or ts[0] < t.min() or ts[-1] >= t.max()):
         raise SurvivalInputError("times", f"must increase within the follow-up [{t.min()}, {t.max()}), got {ts}")
-    train, test = _training(t, e, train_time, train_event), _structured(t, e)
+    train, test = _training(t, e, train_time, train_event), sksurv_outcome(t, e)
     km = km_at(km_steps(t, e), ts)
     null = np.broadcast_to(km, pred.shape)
     try:
