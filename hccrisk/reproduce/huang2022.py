@@ -222,8 +222,9 @@ def analyse(cohort: pd.DataFrame, frames: Any, seed: int = 0, readers_seed: int 
     clinical = ClinicalModel(candidates=clin_cols, categorical=cats, p_enter=0.05, p_keep=0.05,
                              method="stepwise").fit(data.loc[train], y_tr)
     preds["Clinical"] = clinical.predict_proba(data)[:, 1]
-    models = (["DLR"] if er.score is not None else []) + ["Clinical"]
+    models = ["Clinical"]
     if er.score is not None:
+        models.insert(0, "DLR")
         table = data.assign(dlr_er=er.score)
         combined = _fit_combined(table.loc[train], y_tr, ["dlr_er"] + list(clinical.selected_),
                                  [c for c in clinical.selected_ if c in cats], notes)

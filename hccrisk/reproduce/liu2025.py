@@ -143,8 +143,8 @@ def _phase_channels(name: str) -> list[int]:
 
 
 def _train_fold(name: str, fit: dict[str, np.ndarray], stop: dict[str, np.ndarray], labels: pd.Series,
-                config: Any, seed: int) -> tuple[dict, dict[str, Any]]:
-    """One fold network (a worker's job): its state dict and the engine's summary."""
+                config: Any) -> tuple[dict, dict[str, Any]]:
+    """One fold network (a worker's job), seeded by ``config.seed``: its state dict and the engine's summary."""
     import torch
 
     from hccrisk.nets.ceus import build_ceus_net
@@ -153,10 +153,10 @@ def _train_fold(name: str, fit: dict[str, np.ndarray], stop: dict[str, np.ndarra
     from hccrisk.nets.engine import fit as fit_net, seed_everything
 
     torch.set_num_threads(1)  # deterministic and the same in a worker and in the caller
-    seed_everything(seed)  # the initial weights too
+    seed_everything(config.seed)  # the initial weights too
     net = build_ceus_net(name)
-    res = fit_net(net, as_samples(fit, labels), as_samples(stop, labels), config, augment=ceus_augmentation(seed),
-                  progress=False)  # the caller shows one bar over the folds
+    res = fit_net(net, as_samples(fit, labels), as_samples(stop, labels), config,
+                  augment=ceus_augmentation(config.seed), progress=False)  # the caller shows one bar over the folds
     return ({k: v.cpu() for k, v in net.state_dict().items()},
             {"epochs run": len(res.history), "best epoch": res.best_epoch, "best stop loss": res.best_val_loss,
              "stopped early": res.stopped_early, "seconds": res.seconds})
@@ -178,16 +178,16 @@ def train_model(name: str, cases: dict[str, np.ndarray], labels: pd.Series, trai
     channels = _phase_channels(name)
     ids = np.asarray(train_ids)
     y = labels.loc[train_ids].to_numpy()
-    if folds < 2 or np.bincount(y.astype(int), minlength=2).min() < folds:
+    per_outcome = np.bincount(y.astype(int), minlength=2)
+    if folds < 2 or per_outcome.min() < folds:
         raise InputError("training cohort", f"{folds}-fold early stopping needs >= {folds} patients of each "
-                         f"outcome; have {np.bincount(y.astype(int), minlength=2).tolist()}")
+                         f"outcome; have {per_outcome.tolist()}")
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     jobs = []
     for k, (fit_idx, stop_idx) in enumerate(splitter.split(ids, y)):
-        fold_seed = config.seed + k
         jobs.append((name, {p: cases[p][:, channels] for p in ids[fit_idx]},
                      {p: cases[p][:, channels] for p in ids[stop_idx]}, labels.loc[train_ids],
-                     replace(config, seed=fold_seed), fold_seed))
+                     replace(config, seed=config.seed + k)))
     bar = tqdm(total=folds, desc=f"{name} folds", unit="net")
     done = run_jobs(_train_fold, jobs, workers, progress=lambda i: bar.update(), preload=("torch", "monai"))
     bar.close()
