@@ -21,6 +21,7 @@ from radiomics import featureextractor, imageoperations
 
 from hccrisk.errors import InputError
 from hccrisk.log import get_logger
+from hccrisk.radiomics import fast_glcm
 from hccrisk.radiomics.parameters import file_sha256, is_2d, load_params, resolve_params
 
 log = get_logger(__name__)
@@ -53,6 +54,7 @@ def _bin_edges_from_extremes(parameterValues, **kwargs):
 
 _bin_edges_from_extremes.pyradiomics_own = _PYRADIOMICS_BIN_EDGES  # type: ignore[attr-defined]
 imageoperations.getBinEdges = _bin_edges_from_extremes  # binImage looks it up here for every image and class
+fast_glcm.register()  # the GLCM class with array-operation MCC, Cluster Shade/Prominence (fast_glcm.py)
 
 # Warnings that say nothing about the input: a symmetric GLCM makes SumAverage redundant (we keep it on purpose).
 _BENIGN_WARNINGS = ("GLCM is symmetrical",)
