@@ -7,9 +7,9 @@ Use it as ``repro_cohort`` (session scope). Its fields:
 - ``ingest``: its ``hccrisk ingest`` output (every patient's mri/; T2 removed before the ingest, below)
 - ``out``: a work folder shared by the papers' feature extraction (masks, radiomics cache: the cache is
   keyed by the files' content, so two papers asking for the same extraction pay once)
-- ``observer1``, ``observer2``: zhao2024's radiomics (AP, PVP, DP tumour VOIs) of observer 1 (every
-  patient) and observer 2 (its subset), computed on first use only, so a paper that does not use them
-  does not pay for them
+- ``observer1``, ``observer2``: zhao2024's radiomics (AP, PVP, DP tumour VOIs) of observer 1 and observer 2
+  (its subset), of the patients a zhao2024 check can use (``zhao2024_patients``: er_2y known at signal 1
+  or 0), computed on first use only, so a paper that does not use them does not pay for them
 - ``n_patients``, ``seed``, ``size``, ``modality``: how the cohort was generated
 - ``work_dir(name)``: a folder of ``out`` for one paper's own files (created)
 
@@ -93,14 +93,16 @@ class ReproCohort:
     def _zhao2024_features(self) -> tuple[pd.DataFrame, pd.DataFrame]:
         from hccrisk.reproduce.zhao2024 import features_for
 
-        with _measured("zhao2024 radiomics (AP/PVP/DP VOIs, both observers)"):
-            f1, f2, failures = features_for(self.cohort, self.out, self.ingest)
+        ids = zhao2024_patients(self)
+        with _measured(f"zhao2024 radiomics (AP/PVP/DP VOIs, both observers, {len(ids)} patients)"):
+            f1, f2, failures = features_for(self.cohort, self.out, self.ingest, patients=ids)
         assert failures.empty, failures
         return f1, f2
 
     @property
     def observer1(self) -> pd.DataFrame:
-        """zhao2024's features (AP/PVP/DP tumour VOI radiomics) of observer 1, one row per patient."""
+        """zhao2024's features (AP/PVP/DP tumour VOI radiomics) of observer 1, one row per patient of
+        ``zhao2024_patients``."""
         return self._zhao2024_features[0]
 
     @property
@@ -191,6 +193,17 @@ def repro_cohort(tmp_path_factory) -> ReproCohort:
     else:
         root = tmp_path_factory.mktemp("repro")
     return build_repro_cohort(root)
+
+
+def zhao2024_patients(repro: ReproCohort) -> list[str]:
+    """The patients any zhao2024 check can use, in cohort order: er_2y known at signal 1 or at signal 0
+    (112 of 120). ``analyse`` models only the labelled patients of the table it is given, and
+    ``hccrisk reproduce zhao2024`` likewise extracts only those, so the others' VOIs (3 phases, both
+    observers) were extractions no number depended on."""
+    from hccrisk.reproduce.common import ER_ENDPOINT, labelled_patients
+
+    known = set().union(*(labelled_patients(cohort_table(repro, s), ER_ENDPOINT).index for s in (1.0, 0.0)))
+    return [p for p in load_cohort(repro.cohort).index if p in known]
 
 
 def cohort_table(repro: ReproCohort, signal: float) -> pd.DataFrame:

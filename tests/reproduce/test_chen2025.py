@@ -93,14 +93,21 @@ def _analyse(repro_cohort, chen, signal: float, work: Path | None = None):
     return analyse(cohort, radiomics, deep, seed=0), deep
 
 
+@pytest.fixture(scope="module")
+def planted(repro_cohort, chen):
+    """(result, deep features) of the signal-1 analysis (DenseNet from the work folder's cache, else trained
+    there): the planted-signal check reads it, and the same-seed check compares a fresh run with it."""
+    return _analyse(repro_cohort, chen, 1.0)
+
+
 def _validation(result) -> pd.DataFrame:
     perf = result.performance
     return perf[perf.cohort == "validation"].set_index("model")
 
 
 @pytest.mark.slow  # the shared MRI cohort (conftest.py): ~15 CPU-min set-up + checks, in CI
-def test_planted_signal_best_model_approaches_the_true_risk(repro_cohort, chen):
-    result, _ = _analyse(repro_cohort, chen, 1.0)
+def test_planted_signal_best_model_approaches_the_true_risk(planted):
+    result, _ = planted
     val = _validation(result)
     best = val["AUC"].max()
     truth = result.true_risk_auc["validation"]
@@ -121,9 +128,10 @@ def test_signal_zero_no_model_beats_chance(repro_cohort, chen):
 
 
 @pytest.mark.slow  # the shared MRI cohort (conftest.py): ~15 CPU-min set-up + checks, in CI
-def test_same_seed_same_numbers(repro_cohort, chen, tmp_path):
-    # the DenseNet trained afresh (an empty work folder: nothing cached) and the whole analysis again
-    first, deep_first = _analyse(repro_cohort, chen, 1.0)
+def test_same_seed_same_numbers(repro_cohort, chen, planted, tmp_path):
+    # every seeded step again: the DenseNet trained afresh (an empty work folder: nothing cached), every
+    # patient's deep features from it and the whole analysis, compared with the planted-signal run's
+    first, deep_first = planted
     again, deep_again = _analyse(repro_cohort, chen, 1.0, work=tmp_path)
     pd.testing.assert_frame_equal(deep_first, deep_again)
     for name in ("performance", "delong", "rad_coefficients", "dl_coefficients", "clinical_multivariable"):
