@@ -18,7 +18,7 @@ from hccrisk.reproduce.chen2025 import (ENDPOINT, MODELS, analyse, deep_features
                                         split_patients)
 from hccrisk.reproduce.common import labelled_patients, resolve_paths
 from tests.reproduce.chance import assert_no_model_beats_chance
-from tests.reproduce.conftest import cohort_table
+from tests.reproduce.conftest import _measured, cohort_table
 
 SEQUENCES = ("PVP",)
 SPACING_MM, EPOCHS, SIZE = 6.0, 1, 64
@@ -79,7 +79,8 @@ def chen(repro_cohort):
     # the shared work folder: masks and radiomics cache reusable across papers and sessions
     paths = resolve_paths(repro_cohort.cohort, repro_cohort.out, repro_cohort.ingest)
     ids = list(labelled_patients(cohort_table(repro_cohort, 1.0), ENDPOINT).index)
-    radiomics, inputs, failures, _ = liver_features(paths, ids, None, SPACING_MM, SIZE, SEQUENCES)
+    with _measured(f"chen2025 liver masks + {SIZE} px slices + {'/'.join(SEQUENCES)} radiomics at {SPACING_MM:g} mm"):
+        radiomics, inputs, failures, _ = liver_features(paths, ids, None, SPACING_MM, SIZE, SEQUENCES)
     assert failures.empty, failures
     return paths, radiomics, inputs
 

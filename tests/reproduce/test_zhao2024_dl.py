@@ -12,7 +12,7 @@ from hccrisk.reproduce.common import ingested_tumour_masks, resolve_paths
 from hccrisk.reproduce.zhao2024 import analyse
 from hccrisk.reproduce.zhao2024_dl import mri_inputs_for
 from tests.reproduce.chance import assert_no_model_beats_chance
-from tests.reproduce.conftest import cohort_table
+from tests.reproduce.conftest import _measured, cohort_table
 
 DL_MODELS = ["ResNet-10", "DL", "DLRCR"]
 
@@ -23,7 +23,8 @@ def dl_inputs(repro_cohort):
     paths = resolve_paths(repro_cohort.cohort, repro_cohort.out, repro_cohort.ingest)
     masks, failures = ingested_tumour_masks(paths, list(repro_cohort.observer1.index), "observer1", ("AP",))
     assert not failures
-    inputs, failed = mri_inputs_for(paths, masks, 32, progress=False)
+    with _measured("zhao2024 network inputs (AP crops, 32 px)"):
+        inputs, failed = mri_inputs_for(paths, masks, 32, progress=False)
     assert failed.empty, failed
     return inputs
 
