@@ -45,6 +45,16 @@ def test_every_glcm_feature_equals_pyradiomics_own_3d(seed, bin_width):
         np.testing.assert_allclose(fast_coefficients[name], own_coefficients[name], rtol=RTOL, atol=0, err_msg=name)
 
 
+@pytest.mark.parametrize("option", [{"symmetricalGLCM": False}, {"weightingNorm": "euclidean"}, {"distances": [1, 2]}])
+def test_glcm_options_keep_pyradiomics_own_values(option):
+    # an asymmetric GLCM (p_x != p_y), the angles merged into one weighted matrix, two distances
+    image, mask = sphere_case(seed=6, shape=(24, 40, 44), radius=8.0)
+    image = sitk.Normalize(image) * 100
+    fast, _ = _features(FastGLCM, image, mask, binWidth=5, voxelArrayShift=300, **option)
+    own, _ = _features(PYRADIOMICS_GLCM, image, mask, binWidth=5, voxelArrayShift=300, **option)
+    _assert_same(fast, own)
+
+
 def test_every_glcm_feature_equals_pyradiomics_own_2d_frame():
     image, mask = disc_frame(seed=3)
     image = sitk.Cast(image, sitk.sitkFloat32)  # as extract() hands it over (uint8 near 255 would wrap)
