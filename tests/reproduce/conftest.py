@@ -29,19 +29,24 @@ when present, keyed by number of patients, seed, size preset and modality); ``HC
 the cohort size (default 120).
 
 Cost (CPU seconds, workers included, as the set-up prints them; wall on 2 idle cores ~ CPU / 2 for the
-parallel steps; measured 2026-11-25 on the shared 2-core machine at load 15-20, so the walls there were
-5-8 x that):
+parallel steps). Cold run of test_zhao2024, test_zhao2024_dl and test_chen2025 (a fresh
+``HCCRISK_REPRO_DIR``), 2026-11-25 on the shared 2-core machine at load 3-6:
 
-- generation, 120 patients MRI small: 37 s CPU (was ~1 s per patient for CEUS + MRI default)
-- ingest, AP/PVP/DP: 288 s CPU, 2.4 s per patient (default size with T2: 5.9 s per patient measured the
-  same day, 6.5 s before; small with T2 3.6 s)
-- zhao2024 radiomics (only when ``observer1``/``observer2`` are used): 3 phases x (120 + 30) VOI
-  extractions, with the VOIs mapped to the ingested grid: 389 s CPU (0.86 s per extraction)
-- the 14 checks themselves (zhao2024, its DL arms, chen2025 with its PVP liver radiomics and DenseNet):
-  ~120 s CPU in the test process plus chen2025's extractions; all passed (27:52 wall at load 10-16)
-- so ~15 CPU-min in all, ~8 min wall on 2 idle cores (the target was <= ~12 CPU-min): the checks are
-  ``slow`` (in CI). The next cuts are in the radiomics (cost per VOI extraction), not in the images.
-- with ``HCCRISK_REPRO_DIR`` a later session pays only the hashing of the cached inputs.
+- generation, 120 patients MRI small: 36-44 s CPU
+- ingest, AP/PVP/DP: 252-263 s CPU, ~2.1 s per patient
+- zhao2024 radiomics (only when ``observer1``/``observer2`` are used): 3 phases x (112 + 27) VOI
+  extractions (``zhao2024_patients``), with the VOIs mapped to the ingested grid: 264 s CPU (0.6 s per
+  extraction; 362 s for 3 x (120 + 30) before hccrisk.radiomics.fast_glcm and the patient filter)
+- zhao2024's network inputs 15 s CPU; chen2025's liver masks, 64 px slices and PVP radiomics at 6 mm
+  52 s CPU (0.33 s per liver extraction)
+- the checks themselves (the analyses, the ResNet-10/DLRCR and DenseNet trainings): the rest; all 14
+  passed in 17:58 wall (22:50 before; pytest's own ``time -v``: 424 s user + sys, 463 s before)
+- so ~13 CPU-min in all (the printed steps 619 s, the checks' own ~3 min: an estimate), ~7 min wall on
+  2 idle cores (was ~15 CPU-min): the checks are ``slow`` (in CI). What is left
+  is the ingest (N4 + registration per phase) and the analyses' LASSO (hccrisk.features.lasso: ~90 % of
+  a chen2025 ``analyse``), not the radiomics.
+- with ``HCCRISK_REPRO_DIR`` a later session pays only the hashing of the cached inputs (a fully cached
+  zhao2024 request: 3 s CPU).
 """
 
 from __future__ import annotations
