@@ -9,8 +9,11 @@ Prominence raise an array to the 3rd and 4th power with ``pow`` where two multip
 
 Same formulas, same eigenvalue routine (numpy.linalg.eigvals on the same Q), only the order of the
 floating-point operations differs: tests/radiomics/test_fast_glcm.py checks every GLCM feature against
-pyradiomics' own class to 1e-10 (relative), on synthetic and ingested images. ``extraction`` registers
-the class in pyradiomics' feature class table, so every extraction through hccrisk uses it.
+pyradiomics' own class to 1e-10 (relative). On the CI science checks' cohort (tests/reproduce/conftest.py:
+417 zhao2024 tumour and 120 chen2025 liver extractions, 576,069 values) 98.6 % of the values were
+bit-identical and the largest relative difference was 4.7e-11 (an MCC of 0.048: the square root of a
+small eigenvalue magnifies rounding). ``extraction`` registers the class in pyradiomics' feature class
+table, so every extraction through hccrisk uses it.
 """
 
 from __future__ import annotations
