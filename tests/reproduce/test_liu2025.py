@@ -1,21 +1,21 @@
 """Science checks of the liu2025 reproduction on a synthetic CEUS cohort (its own fixture: CEUS only, so
 synthesis and ingest take about a minute):
 
-- planted signal: CEUS-MP's validation AUC comes within 0.10 of the true 2-year risk's on the same
-  validation patients and is not worse than the best single-phase network's by more than 0.05; each
-  single-phase network follows its phase's half of the aggressiveness (the generator splits it over the
-  phases, docs/synthetic.md). Issue 6's "CEUS-MP beats each single phase" is not asserted: the latent
-  ceilings leave room for it (all phases 0.83, one phase 0.74-0.75), but CEUS-MP learns the washout half
-  and not the arterial one (Spearman of its prediction with a_ap 0.29, CEUS-AP's 0.74), so it ties
-  CEUS-LP: on 108 validation patients (200-patient cohort, 72 training) MP 0.789, LP 0.793, PP 0.758,
-  AP 0.727 (docs/papers/liu2025.md, "Science checks");
+- planted signal (issue 6's claim): the networks train on the 80-patient cohort's training part (48 patients,
+  the paper's 75:40 share) and are judged on its validation patients plus 220 more patients of the same
+  seed that no analysis sees: CEUS-MP's AUC beats each single-phase network's and comes within 0.10 of the
+  true 2-year risk's; each single-phase network follows its phase's half of the aggressiveness (the
+  generator splits it over the phases, docs/synthetic.md). Only ~30 validation patients (AUC SE ~0.09)
+  cannot rank models whose true gaps are a few hundredths; measured gaps and what was tried to widen them
+  are in docs/papers/liu2025.md, "Science checks";
 - signal 0 (same patients and images, outcomes independent of everything): no validation AUC significantly
   above 0.5 (the leakage guard of tests/reproduce/chance.py);
 - same seed, same numbers (every table, every prediction).
 
 The networks train with a shortened recipe (``EPOCHS`` below) to keep this file within ~3 CPU-minutes;
 ``hccrisk reproduce liu2025`` uses ``hccrisk.reproduce.liu2025.EPOCHS``. ``HCCRISK_LIU_DIR`` keeps the
-cohort and ingest between sessions; ``HCCRISK_LIU_N`` sets the cohort size.
+cohort and ingest between sessions; ``HCCRISK_LIU_N`` sets the analysed cohort's size and
+``HCCRISK_LIU_EXTRA`` the extra validation patients'.
 """
 
 from __future__ import annotations
@@ -33,6 +33,10 @@ import torch
 from hccrisk.cohort import load_cohort
 
 N_PATIENTS = int(os.environ.get("HCCRISK_LIU_N", "80"))
+#: Patients N_PATIENTS + 1 .. N_PATIENTS + N_EXTRA of the same seed: validation only (the planted check), never
+#: in an analysis. ~30 validation patients of the 80 give an AUC SE ~0.09, far too coarse to rank four models
+#: whose true gaps are ~0.02-0.05; with ~250 it is ~0.03 (docs/papers/liu2025.md, "Science checks").
+N_EXTRA = int(os.environ.get("HCCRISK_LIU_EXTRA", "220"))
 SEED = 0
 EPOCHS, PATIENCE = 15, 6
 #: Fold networks per model (the reproduction: hccrisk.reproduce.liu2025.FOLDS = 5): 3 for the planted
@@ -85,7 +89,8 @@ def test_too_few_patients_of_an_outcome_for_the_folds_is_a_clear_error():
 class LiuCohort:
     cohort: Path
     ingest: Path
-    cases: dict
+    cases: dict  #: CEUS samples of every labelled patient, the extra validation patients included
+    analysed: list  #: the first N_PATIENTS patients: the cohort every analysis here runs on
 
 
 @pytest.fixture(scope="module")
@@ -98,13 +103,18 @@ def liu_cohort(tmp_path_factory) -> LiuCohort:
     root = Path(os.environ["HCCRISK_LIU_DIR"]) if "HCCRISK_LIU_DIR" in os.environ else tmp_path_factory.mktemp("liu")
     cohort, ingested = root / "cohort", root / "ingest"
     if not (cohort / "cohort.json").is_file():
-        generate_cohort(cohort, N_PATIENTS, SEED, 1.0, "ceus", "default", None, progress=False)
+        generate_cohort(cohort, N_PATIENTS + N_EXTRA, SEED, 1.0, "ceus", "default", None, progress=False)
+    made = json.loads((cohort / "cohort.json").read_text())
+    assert (made["n_patients"], made["seed"]) == (N_PATIENTS + N_EXTRA, SEED), \
+        f"{cohort} holds {made['n_patients']} patients of seed {made['seed']}; expected {N_PATIENTS + N_EXTRA} of {SEED}"
     if not (ingested / "manifest.csv").is_file():
         ingest(cohort / "dicom", ingested, progress=False)
     paths = resolve_paths(cohort, root / "out", ingested)
     cases, failures = load_cases(paths, list(labelled_patients(load_cohort(cohort)).index))
     assert failures.empty, failures
-    return LiuCohort(cohort, ingested, cases)
+    # A patient's data depend on the seed and its number only, so the first N_PATIENTS are the N_PATIENTS-cohort.
+    analysed = list(load_cohort(cohort).index[:N_PATIENTS])
+    return LiuCohort(cohort, ingested, cases, analysed)
 
 
 def _table(liu: LiuCohort, signal: float, folder: Path) -> pd.DataFrame:
@@ -120,12 +130,16 @@ def _table(liu: LiuCohort, signal: float, folder: Path) -> pd.DataFrame:
     return load_cohort(folder, with_truth=True)
 
 
+def _analysed(liu: LiuCohort, table: pd.DataFrame) -> pd.DataFrame:
+    return table.loc[liu.analysed]
+
+
 def _analyse(liu: LiuCohort, table: pd.DataFrame, epochs: int = EPOCHS, workers: int | None = None,
              folds: int = FOLDS):
     from hccrisk.reproduce.liu2025 import analyse, recipe
 
     torch.set_num_threads(1)
-    return analyse(table, liu.cases, seed=SEED, config=recipe(epochs=epochs, patience=PATIENCE, seed=SEED),
+    return analyse(_analysed(liu, table), liu.cases, seed=SEED, config=recipe(epochs=epochs, patience=PATIENCE, seed=SEED),
                    folds=folds, workers=workers)
 
 
@@ -134,30 +148,45 @@ def _auc(result, model: str, cohort: str) -> pd.Series:
     return perf[(perf.model == model) & (perf.cohort == cohort)].iloc[0]
 
 
+def _validation_with_extra(liu: LiuCohort, table: pd.DataFrame, result) -> pd.DataFrame:
+    """Every model's probability and the true risk on the analysis's validation patients plus the extra
+    patients (never seen by the analysis): one row per patient, columns y, true_risk, the four networks."""
+    from hccrisk.reproduce.common import labelled_patients
+    from hccrisk.reproduce.liu2025 import MODELS, predict_model
+
+    preds = result.predictions
+    val = list(preds.index[preds.cohort == "validation"])
+    extra = [p for p in labelled_patients(table).index if p not in liu.analysed and p in liu.cases]
+    out = pd.DataFrame({"y": table.loc[val + extra, "er_2y"], "true_risk": table.loc[val + extra, "p_er_2y"]})
+    for label in MODELS:
+        out[label] = pd.concat([preds.loc[val, label],
+                                predict_model(result.models[label], {p: liu.cases[p] for p in extra})])
+    return out
+
+
 @pytest.mark.slow
-def test_planted_signal_multiphase_near_the_truth_and_each_phase_sees_its_half(liu_cohort):
+def test_planted_signal_multiphase_beats_each_phase_near_the_truth_and_each_phase_sees_its_half(liu_cohort):
     from scipy.stats import spearmanr
+    from sklearn.metrics import roc_auc_score
 
     table = _table(liu_cohort, 1.0, Path())
     result = _analyse(liu_cohort, table)
-    mp = _auc(result, "CEUS-MP", "validation")["AUC"]
-    singles = {m: _auc(result, m, "validation")["AUC"] for m in ("CEUS-AP", "CEUS-PP", "CEUS-LP")}
-    truth = result.true_risk_auc["validation"]
-    print(f"\nvalidation AUC: CEUS-MP {mp:.3f}, " + ", ".join(f"{m} {a:.3f}" for m, a in singles.items())
-          + f"; true risk {truth:.3f}; nomogram "
-          + (f"{_auc(result, 'Nomogram', 'validation')['AUC']:.3f}" if result.nomogram is not None else "not fitted"))
-    # What each network's prediction follows, over every labelled patient (Spearman).
+    val = _validation_with_extra(liu_cohort, table, result)
+    auc = {m: roc_auc_score(val["y"], val[m]) for m in ("CEUS-MP", "CEUS-AP", "CEUS-PP", "CEUS-LP", "true_risk")}
+    print(f"\nvalidation AUC over {len(val)} patients ({int(val.y.sum())} early recurrences; the analysis's own "
+          f"validation cohort: {int((result.predictions.cohort == 'validation').sum())}): "
+          + ", ".join(f"{m} {a:.3f}" for m, a in auc.items()))
+    # What each network's prediction follows, over the analysis's patients (Spearman).
     preds = result.predictions
     latents = table.loc[preds.index]
     rho = {(m, h): spearmanr(preds[m], latents[col]).statistic
-           for m in ("CEUS-MP", *singles)
+           for m in ("CEUS-MP", "CEUS-AP", "CEUS-PP", "CEUS-LP")
            for h, col in (("a_ap", "arterial_aggressiveness"), ("a_wo", "washout_aggressiveness"),
                           ("size", "tumour_size_cm"))}
     print(pd.Series(rho).unstack().round(2).to_string())
-    assert mp >= truth - 0.10
-    assert mp >= max(singles.values()) - 0.05, singles
-    # Spearman with a_ap vs a_wo on the 200-patient cohort (3 folds, 40 epochs): AP 0.74 vs 0.19, PP 0.17 vs
-    # 0.71, LP 0.22 vs 0.75; CEUS-MP 0.29 vs 0.69.
+    for single in ("CEUS-AP", "CEUS-PP", "CEUS-LP"):
+        assert auc["CEUS-MP"] > auc[single], single
+    assert auc["CEUS-MP"] >= auc["true_risk"] - 0.10
     assert rho["CEUS-AP", "a_ap"] > rho["CEUS-AP", "a_wo"] + 0.1
     for m in ("CEUS-PP", "CEUS-LP"):
         assert rho[m, "a_wo"] > rho[m, "a_ap"] + 0.1, m
