@@ -57,7 +57,7 @@ def train_resnet(
     label: str = _LABEL, size: int = _SIZE, epochs: int = _EPOCHS, batch_size: int = _BATCH, lr: float = _LR,
     patience: int = _PATIENCE, seed: int = _SEED, device: str = _DEVICE, threads: int = _THREADS,
 ) -> None:
-    """Train the multi-phase ResNet (3 max-area slices x AP, PVP, DP); write model.pt, predictions, metrics."""
+    """Train the multi-phase ResNet (3 max-area slices x AP, PVP, DP); write model.pt, model.ts (TorchScript), predictions, metrics."""
     _train(ingest, cohort, out, depth, label, None, size, epochs, batch_size, lr, patience, seed, device, threads)
 
 

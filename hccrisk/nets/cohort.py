@@ -109,14 +109,16 @@ def train_ceus_cohort(ingest_dir: str | Path, cohort_dir: str | Path, out_dir: s
     return summary
 
 
-def export_torchscript(net: torch.nn.Module, path: str | Path, example_shape: tuple[int, ...]) -> Path:
+def export_torchscript(net: torch.nn.Module, path: str | Path, example_shape: tuple[int, ...],
+                       *more_shapes: tuple[int, ...]) -> Path:
     """Trace ``net`` (eval, CPU) to TorchScript for MONAI Deploy's MonaiBundleInferenceOperator, and check
-    that the traced module gives the same outputs."""
+    that the traced module gives the same outputs. ``more_shapes``: further inputs' shapes (DLRCR's
+    tabular predictors)."""
     net = net.cpu().eval()
-    x = torch.rand(example_shape)
+    xs = tuple(torch.rand(s) for s in (example_shape, *more_shapes))
     with torch.no_grad():
-        ts = torch.jit.trace(net, x)
-        if not torch.allclose(ts(x), net(x), atol=1e-5):
+        ts = torch.jit.trace(net, xs)
+        if not torch.allclose(ts(*xs), net(*xs), atol=1e-5):
             raise RuntimeError("TorchScript export differs from the network")
     torch.jit.save(ts, str(path))
     return Path(path)

@@ -216,12 +216,19 @@ def train_arm(inputs: Mapping[str, np.ndarray], labels: pd.Series, train_ids: Se
     return TrainedNet(net, depth, probs, fit_ids, tune_ids, scaler, summary)
 
 
-def save_arm(arm: TrainedNet, out_dir: str | Path, labels: pd.Series, train_ids: Sequence[str]) -> dict:
-    """Write ``model.pt`` (state dict), ``tabular.json`` (DLRCR), ``predictions.csv`` (patient, cohort:
-    fit / tune / validation, label, probability) and ``summary.json`` to ``out_dir``."""
+def save_arm(arm: TrainedNet, out_dir: str | Path, labels: pd.Series, train_ids: Sequence[str],
+             input_shape: tuple[int, ...]) -> dict:
+    """Write ``model.pt`` (state dict), ``model.ts`` (TorchScript; DLRCR's takes the scaled tabular
+    predictors as its second input), ``tabular.json`` (DLRCR), ``predictions.csv`` (patient, cohort:
+    fit / tune / validation, label, probability) and ``summary.json`` to ``out_dir``. ``input_shape``:
+    one patient's image input (phases x slices, H, W)."""
+    from hccrisk.nets.cohort import export_torchscript
+
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     torch.save(arm.net.state_dict(), out / "model.pt")
+    tabular = ((1, arm.net.tabular),) if arm.net.tabular else ()
+    export_torchscript(arm.net, out / "model.ts", (1, *input_shape), *tabular)
     if arm.scaler is not None:
         (out / "tabular.json").write_text(json.dumps(arm.scaler.to_json(), indent=1))
     cohort = pd.Series("validation", index=arm.probabilities.index)
@@ -313,7 +320,7 @@ def train_mri_cohort(ingest_dir: str | Path, cohort_dir: str | Path, out_dir: st
     arm = train_arm({p: inputs[p] for p in labels.index}, labels, train_ids, depth, config,
                     tabular=tab.loc[labels.index] if tab is not None else None, seed=seed,
                     out_dir=out / "training", progress=progress)
-    summary = save_arm(arm, out, labels, train_ids)
+    summary = save_arm(arm, out, labels, train_ids, next(iter(inputs.values())).shape)
     for name in ("last.pt", "best.pt"):  # the engine's checkpoints: up to 0.8 GB for ResNet-34; model.pt is best.pt
         (out / "training" / name).unlink(missing_ok=True)
     val = [p for p in labels.index if p not in set(train_ids)]

@@ -118,3 +118,21 @@ def test_dlrcr_without_any_selected_predictor_is_the_plain_net():
     arm = train_arm(inputs, labels, list(labels.index[:16]), "resnet10", config,
                     tabular=pd.DataFrame(index=labels.index), seed=0, progress=False)
     assert arm.scaler is None and arm.net.tabular == 0
+
+
+@pytest.mark.parametrize("tabular", [0, 3])
+def test_saved_arm_has_a_torchscript_that_gives_the_networks_outputs(tmp_path, tabular):
+    """model.ts (the MONAI Deploy operator's format) of the ResNet and of DLRCR (tabular second input)."""
+    from hccrisk.nets.mri import MultiPhaseResNet
+    from hccrisk.nets.resnet_train import TrainedNet, save_arm
+
+    torch.manual_seed(0)
+    net = MultiPhaseResNet("resnet10", tabular=tabular).eval()
+    ids = ["a", "b", "c"]
+    arm = TrainedNet(net, "resnet10", pd.Series([0.2, 0.5, 0.7], index=ids), ["a"], ["b"])
+    save_arm(arm, tmp_path, pd.Series([0, 1, 1], index=ids), ["a", "b"], (9, 32, 32))
+    ts = torch.jit.load(str(tmp_path / "model.ts"))
+    x = torch.rand(2, 9, 32, 32)
+    args = (x, torch.rand(2, tabular)) if tabular else (x,)
+    with torch.no_grad():
+        assert torch.allclose(ts(*args), net(*args), atol=1e-5)
