@@ -1,10 +1,12 @@
 """huang2022 science checks on synthetic CEUS cohorts (seed 0), all slow (in CI): signal 0 (leakage guard),
 same seed -> same numbers and the report's files on a small cohort; the planted signal on a paper-sized one
 (a 40-patient cohort has ~12 validation patients, far too few for a 0.10 AUC / 0.05 C-index tolerance).
-Cost, cold (measured 2026-11-25 on the shared 2 cores, load 4-6): the planted check 105 CPU-s, 130 s wall
-(generation 34 s, ingest 22 s, frames + radiomics of 120 + 30 patients 38 s, one analysis 11 s);
-the small cohort's set-up is cheaper, but each of its two signal-0 analyses ~90 CPU-s (nearly all in the
-ER L1-logistic path on separable training data: hccrisk.features.lasso).
+Cost, cold (measured 2026-11-25 on the shared 2 cores, load 3-5): the planted check ~80 CPU-s, 118 s wall
+(generation 29 s CPU, ingest 19 s, frames + radiomics of 120 + 30 patients 24 s, one analysis 9 s); the
+small cohort's set-up 28 s CPU, each of its two signal-0 analyses ~7 s (was ~85 s: the ER L1-logistic path
+on nearly collinear mRMR features, where coordinate descent crawls; hccrisk.features.lasso now solves those
+steps exactly by LARS). With test_huang2022_nodlr and tests/features: 111 CPU-s, 3:23 wall cold (was 273
+CPU-s, 9:21); 39 CPU-s, 55 s with HCCRISK_HUANG_DIR kept (was 186 CPU-s, 3:30).
 
 Small cohort: ``HCCRISK_HUANG_N`` patients (default 40, CEUS only), its ingest and frame radiomics made once
 per module; ``HCCRISK_HUANG_DIR=/some/folder`` keeps them between sessions. Paper-sized cohort (planted check):
