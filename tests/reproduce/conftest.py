@@ -40,11 +40,12 @@ parallel steps). Cold run of test_zhao2024, test_zhao2024_dl and test_chen2025 (
 - zhao2024's network inputs 15 s CPU; chen2025's liver masks, 64 px slices and PVP radiomics at 6 mm
   52 s CPU (0.33 s per liver extraction)
 - the checks themselves (the analyses, the ResNet-10/DLRCR and DenseNet trainings): the rest; all 14
-  passed in 17:58 wall (22:50 before; pytest's own ``time -v``: 424 s user + sys, 463 s before)
-- so ~13 CPU-min in all (the printed steps 619 s, the checks' own ~3 min: an estimate), ~7 min wall on
-  2 idle cores (was ~15 CPU-min): the checks are ``slow`` (in CI). What is left
-  is the ingest (N4 + registration per phase) and the analyses' LASSO (hccrisk.features.lasso: ~90 % of
-  a chen2025 ``analyse``), not the radiomics.
+  passed in 17:58 wall (22:50 before; pytest's own ``time -v``: 424 s user + sys, 463 s before); at
+  d5fcc94, with hccrisk.features.lasso's faster inner solver (0682479: a chen2025 ``analyse`` 22 -> 5 s
+  CPU), 12:21 wall at load 1-5 (``time -v`` 384 s), the same AUCs
+- so ~12 CPU-min in all (the printed steps ~620 s, the checks' own ~1.5-2 min: an estimate), ~6-7 min
+  wall on 2 idle cores (was ~15 CPU-min): the checks are ``slow`` (in CI). What is left is the ingest
+  (N4 + registration per phase, ~255 s CPU) and the zhao2024 radiomics (~260 s CPU).
 - with ``HCCRISK_REPRO_DIR`` a later session pays only the hashing of the cached inputs (a fully cached
   zhao2024 request: 3 s CPU).
 """
