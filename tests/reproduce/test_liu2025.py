@@ -12,7 +12,8 @@ synthesis and ingest take about a minute):
   above 0.5 (the leakage guard of tests/reproduce/chance.py);
 - same seed, same numbers (every table, every prediction).
 
-The networks train with a shortened recipe (``EPOCHS`` below) to keep this file within ~3 CPU-minutes;
+The networks train with a shortened recipe (``EPOCHS`` below): the file took 5.5 min in a clean-clone CI
+run on 2 idle cores (fixture 68 s, planted 142 s, signal 0 72 s, same seed 45 s);
 ``hccrisk reproduce liu2025`` uses ``hccrisk.reproduce.liu2025.EPOCHS``. ``HCCRISK_LIU_DIR`` keeps the
 cohort and ingest between sessions; ``HCCRISK_LIU_N`` sets the analysed cohort's size and
 ``HCCRISK_LIU_EXTRA`` the extra validation patients'.
