@@ -131,16 +131,14 @@ def _table(liu: LiuCohort, signal: float, folder: Path) -> pd.DataFrame:
     return load_cohort(folder, with_truth=True)
 
 
-def _analysed(liu: LiuCohort, table: pd.DataFrame) -> pd.DataFrame:
-    return table.loc[liu.analysed]
-
 
 def _analyse(liu: LiuCohort, table: pd.DataFrame, epochs: int = EPOCHS, workers: int | None = None,
              folds: int = FOLDS):
     from hccrisk.reproduce.liu2025 import analyse, recipe
 
     torch.set_num_threads(1)
-    return analyse(_analysed(liu, table), liu.cases, seed=SEED, config=recipe(epochs=epochs, patience=PATIENCE, seed=SEED),
+    return analyse(table.loc[liu.analysed], liu.cases, seed=SEED,
+                   config=recipe(epochs=epochs, patience=PATIENCE, seed=SEED),
                    folds=folds, workers=workers)
 
 
