@@ -68,6 +68,7 @@ import pytest
 
 from hccrisk.cohort import load_cohort
 from hccrisk.synth.cohort import generate_cohort
+from tests.scratch import scratch_folder
 
 N_PATIENTS = int(os.environ.get("HCCRISK_REPRO_N", "120"))
 SEED = 0
@@ -192,13 +193,11 @@ def build_repro_cohort(root: Path, n_patients: int = N_PATIENTS, seed: int = SEE
 
 
 @pytest.fixture(scope="session")
-def repro_cohort(tmp_path_factory) -> ReproCohort:
-    if "HCCRISK_REPRO_DIR" in os.environ:
-        root = Path(os.environ["HCCRISK_REPRO_DIR"]) / f"n{N_PATIENTS}-seed{SEED}-{SIZE}-{MODALITY}"
+def repro_cohort(request, tmp_path_factory) -> Iterator[ReproCohort]:
+    with scratch_folder(request, tmp_path_factory, "repro", "HCCRISK_REPRO_DIR",
+                        f"n{N_PATIENTS}-seed{SEED}-{SIZE}-{MODALITY}") as root:
         root.mkdir(parents=True, exist_ok=True)
-    else:
-        root = tmp_path_factory.mktemp("repro")
-    return build_repro_cohort(root)
+        yield build_repro_cohort(root)
 
 
 def zhao2024_patients(repro: ReproCohort) -> list[str]:

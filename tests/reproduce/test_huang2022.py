@@ -20,12 +20,14 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from hccrisk.cohort import load_cohort
+from tests.scratch import scratch_folder
 
 from .conftest import _measured  # prints a step's wall and CPU time (radiomics workers included) and the load
 
@@ -64,18 +66,16 @@ def _prepare(root: Path, n: int, cohort: Path | None = None, ingested: Path | No
 
 
 @pytest.fixture(scope="module")
-def huang(tmp_path_factory) -> HuangCohort:
-    root = Path(os.environ["HCCRISK_HUANG_DIR"]) if "HCCRISK_HUANG_DIR" in os.environ \
-        else tmp_path_factory.mktemp("huang2022")
-    return _prepare(root, N_PATIENTS)
+def huang(request, tmp_path_factory) -> Iterator[HuangCohort]:
+    with scratch_folder(request, tmp_path_factory, "huang2022", "HCCRISK_HUANG_DIR") as root:
+        yield _prepare(root, N_PATIENTS)
 
 
 @pytest.fixture(scope="module")
-def huang_full(tmp_path_factory) -> HuangCohort:
+def huang_full(request, tmp_path_factory) -> Iterator[HuangCohort]:
     given = [os.environ.get(k) for k in ("HCCRISK_HUANG_COHORT", "HCCRISK_HUANG_INGEST")]
-    root = Path(os.environ["HCCRISK_HUANG_DIR"]) / "full" if "HCCRISK_HUANG_DIR" in os.environ \
-        else tmp_path_factory.mktemp("huang2022-full")
-    return _prepare(root, FULL_PATIENTS, *(Path(g) if g else None for g in given))
+    with scratch_folder(request, tmp_path_factory, "huang2022-full", "HCCRISK_HUANG_DIR", "full") as root:
+        yield _prepare(root, FULL_PATIENTS, *(Path(g) if g else None for g in given))
 
 
 def _signal_cohort(h: HuangCohort, signal: float) -> pd.DataFrame:

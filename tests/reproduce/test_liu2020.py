@@ -2,11 +2,11 @@
 
 The science checks use one CEUS-only cohort (seed 0, 120 patients by default: the default cohort's
 patients, whose CEUS cines and outcomes are identical to /work/cohorts/default's), ingested once per
-session; ``hccrisk reproduce liu2020`` runs on it once (report checked), and the analysis runs again on
-the same images with the signal-0 outcomes. ``HCCRISK_REPRO_DIR`` keeps the cohort and ingest between
-sessions; ``HCCRISK_LIU2020_N`` sets the size. Cost (2026-11-25, shared 2-core machine, load 6-9): from
-scratch 218 s wall, 115 s CPU (synth, ingest, two analyses of two Cox-CNN trainings, ~15 s each at one
-thread); with the cohort kept by ``HCCRISK_REPRO_DIR`` 105 s wall, 52 s CPU.
+module (and removed after it); ``hccrisk reproduce liu2020`` runs on it once (report checked), and the
+analysis runs again on the same images with the signal-0 outcomes. ``HCCRISK_REPRO_DIR`` keeps the cohort
+and ingest between sessions; ``HCCRISK_LIU2020_N`` sets the size. Cost (2026-11-25, shared 2-core
+machine, load 6-9): from scratch 218 s wall, 115 s CPU (synth, ingest, two analyses of two Cox-CNN
+trainings, ~15 s each at one thread); with the cohort kept by ``HCCRISK_REPRO_DIR`` 105 s wall, 52 s CPU.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import pandas as pd
@@ -22,6 +23,7 @@ import pytest
 
 from hccrisk.errors import InputError
 from hccrisk.reproduce import liu2020
+from tests.scratch import scratch_folder
 
 N_PATIENTS = int(os.environ.get("HCCRISK_LIU2020_N", "120"))
 SEED = 0
@@ -35,18 +37,21 @@ class Liu2020Run:
     signal0: liu2020.Liu2020Result
 
 
-@pytest.fixture(scope="session")
-def liu2020_run(tmp_path_factory) -> Liu2020Run:
+@pytest.fixture(scope="module")
+def liu2020_run(request, tmp_path_factory) -> Iterator[Liu2020Run]:
     import torch
 
+    torch.set_num_threads(1)
+    with scratch_folder(request, tmp_path_factory, "liu2020", "HCCRISK_REPRO_DIR", "liu2020") as root:
+        yield _liu2020_run(root, tmp_path_factory)
+
+
+def _liu2020_run(root: Path, tmp_path_factory) -> Liu2020Run:
     from hccrisk.cohort import load_cohort
     from hccrisk.ingest.pipeline import ingest
     from hccrisk.nets.cox_cohort import load_cox_cases
     from hccrisk.synth.cohort import cohort_tables, generate_cohort
 
-    torch.set_num_threads(1)
-    root = Path(os.environ["HCCRISK_REPRO_DIR"]) / "liu2020" if "HCCRISK_REPRO_DIR" in os.environ \
-        else tmp_path_factory.mktemp("liu2020")
     cohort, ingested = root / f"cohort{N_PATIENTS}", root / f"ingest{N_PATIENTS}"
     if not (cohort / "cohort.json").is_file():
         generate_cohort(cohort, N_PATIENTS, SEED, 1.0, "ceus", "default", None, progress=False)

@@ -23,8 +23,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import pandas as pd
@@ -32,6 +34,7 @@ import pytest
 import torch
 
 from hccrisk.cohort import load_cohort
+from tests.scratch import scratch_folder
 
 N_PATIENTS = int(os.environ.get("HCCRISK_LIU_N", "80"))
 #: Patients N_PATIENTS + 1 .. N_PATIENTS + N_EXTRA of the same seed: validation only (the planted check), never
@@ -95,13 +98,22 @@ class LiuCohort:
 
 
 @pytest.fixture(scope="module")
-def liu_cohort(tmp_path_factory) -> LiuCohort:
+def liu_cohort(request, tmp_path_factory) -> Iterator[LiuCohort]:
+    with scratch_folder(request, tmp_path_factory, "liu", "HCCRISK_LIU_DIR") as root:
+        liu = _liu_cohort(root)
+        if "HCCRISK_LIU_DIR" not in os.environ:
+            # The checks read the cases (in memory) and the tables only: free the 4.6 GB of DICOM and ingest now.
+            shutil.rmtree(liu.cohort / "dicom")
+            shutil.rmtree(liu.ingest)
+        yield liu
+
+
+def _liu_cohort(root: Path) -> LiuCohort:
     from hccrisk.ingest.pipeline import ingest
     from hccrisk.reproduce.common import labelled_patients, resolve_paths
     from hccrisk.reproduce.liu2025 import load_cases
     from hccrisk.synth.cohort import generate_cohort
 
-    root = Path(os.environ["HCCRISK_LIU_DIR"]) if "HCCRISK_LIU_DIR" in os.environ else tmp_path_factory.mktemp("liu")
     cohort, ingested = root / "cohort", root / "ingest"
     if not (cohort / "cohort.json").is_file():
         generate_cohort(cohort, N_PATIENTS + N_EXTRA, SEED, 1.0, "ceus", "default", None, progress=False)
