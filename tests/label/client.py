@@ -9,6 +9,7 @@ Prints one JSON object: the info, or the infer's params plus the label written t
 """
 
 import json
+import shutil
 import sys
 import time
 
@@ -22,8 +23,7 @@ def main(argv: list[str]) -> None:
     elif argv[1] == "infer":
         model, image_id, params, out = argv[2], argv[3], json.loads(argv[4]), argv[5]
         label, result = client.infer(model, image_id, params, file=None, label_in=None)
-        import shutil
-        shutil.copy(label, out)
+        shutil.move(label, out)  # the client downloads into /tmp whatever TMPDIR says
         print(json.dumps({"label": out, "params": result}))
     elif argv[1] == "save":
         image_id, label, tag, params = argv[2], argv[3], argv[4], json.loads(argv[5])
