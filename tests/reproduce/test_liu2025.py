@@ -143,7 +143,6 @@ def _table(liu: LiuCohort, signal: float, folder: Path) -> pd.DataFrame:
     return load_cohort(folder, with_truth=True)
 
 
-
 def _analyse(liu: LiuCohort, table: pd.DataFrame, epochs: int = EPOCHS, workers: int | None = None,
              folds: int = FOLDS):
     from hccrisk.reproduce.liu2025 import analyse, recipe
